@@ -1,0 +1,529 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/*
+ * libpcihole: serve the empty parts of a PCIe ECAM (MMCONFIG) window to a
+ * KVM guest without an exit to userspace per config-space read.
+ *
+ * Data flows one way:
+ *
+ *   layout (segments + present functions)  -> plan (hole runs, fewest slots)
+ *                                           -> backend (KVM memory slots)
+ *
+ * The layout and the plan are pure: no syscalls, no global state.  A VMM
+ * that owns its vm fd and slot numbers (the rust-vmm way) takes the plan as
+ * struct kvm_userspace_memory_region-shaped records and applies them itself;
+ * a C VMM can let a struct pcihole_ctx apply and maintain them.
+ *
+ * Conventions: every function that can fail returns 0 (or a count) on
+ * success and a negative errno on failure, and leaves its outputs and the
+ * objects it was given unchanged on failure.  Nothing prints; install a log
+ * callback on a context to see what it does.  All structures are plain C
+ * with explicit padding, so that #[repr(C)] mirrors are trivial.
+ */
+#ifndef PCIHOLE_H
+#define PCIHOLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Library version, also in the SONAME's full version. */
+#define PCIHOLE_VERSION_MAJOR 0
+#define PCIHOLE_VERSION_MINOR 1
+#define PCIHOLE_VERSION_PATCH 0
+
+/* One function's config space in ECAM: 4 KiB. */
+#define PCIHOLE_PAGE_SHIFT 12
+#define PCIHOLE_PAGE_SIZE (1ULL << PCIHOLE_PAGE_SHIFT)
+/* One bus in ECAM: 32 devices x 8 functions x 4 KiB = 1 MiB. */
+#define PCIHOLE_BUS_SHIFT 20
+#define PCIHOLE_BUS_SIZE (1ULL << PCIHOLE_BUS_SHIFT)
+#define PCIHOLE_PAGES_PER_BUS 256u
+#define PCIHOLE_MAX_DEV 31u
+#define PCIHOLE_MAX_FN 7u
+
+/*
+ * Upper bound on segments in one layout.  Real machines use one (q35, microvm,
+ * Firecracker) to a few dozen (Cloud Hypervisor allows 96); the bound keeps
+ * every count in this API far from overflow.
+ */
+#define PCIHOLE_MAX_SEGMENTS 256u
+
+/*
+ * uAPI numbers of the KVM_MEM_PCI_HOLE series in kernel/ (not upstream).
+ * They are defined here, and only here, for kernels whose <linux/kvm.h>
+ * lacks them; kernel/patches uses exactly the same values.  Bit 15 is the
+ * highest memslot flag bit userspace may set (16-31 are KVM-internal), the
+ * furthest from upstream's sequential use of bits 0, 1, 2, ...; capability
+ * 1024 lies far above the upstream sequence (238 in 6.12).  A kernel that
+ * answers the capability is still not trusted until a functional probe has
+ * seen a guest read all-ones from such a slot without an exit.
+ */
+#define PCIHOLE_KVM_MEM_PCI_HOLE (1u << 15)
+#define PCIHOLE_KVM_CAP_PCI_HOLE_MEM 1024
+
+/* ------------------------------------------------------------------------ */
+/* Segments                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * One ECAM window.
+ *
+ * @base is the guest-physical address of the window START, i.e. of the
+ * config page of bus @bus_start device 0 function 0.  The window is
+ * (@bus_end - @bus_start + 1) MiB long.  Careful: ACPI MCFG (and Linux's
+ * pci_mmconfig_add()) give the address of bus 0 even when the segment starts
+ * at a higher bus; convert such values with pcihole_segment_from_mcfg().
+ *
+ * Valid when @base is 1 MiB aligned, @bus_start <= @bus_end, @reserved is 0
+ * and the window ends below 2^phys_bits.
+ */
+struct pcihole_segment {
+	uint64_t base;
+	uint16_t segment;	/* PCI segment group number */
+	uint8_t bus_start;
+	uint8_t bus_end;
+	uint32_t reserved;	/* must be 0 */
+};
+
+/*
+ * Fill @seg from ACPI MCFG values (@mcfg_base = address of bus 0).
+ * Returns 0, -EINVAL if @bus_start > @bus_end or @mcfg_base is not 1 MiB
+ * aligned, -ERANGE if the window would wrap the 64-bit address space.
+ */
+int pcihole_segment_from_mcfg(uint16_t segment, uint64_t mcfg_base,
+			      uint8_t bus_start, uint8_t bus_end,
+			      struct pcihole_segment *seg);
+
+/*
+ * Parse "SEG:BASE:START-END", e.g. "0:0xb0000000:0-255".  Each number is
+ * decimal, or hexadecimal with a 0x/0X prefix; SEG <= 0xffff, buses <= 255,
+ * BASE a 64-bit address.  "SEG:BASE:BUS" is a one-bus window.  Anything else
+ * (empty fields, signs, spaces, trailing junk, overflow, > 64 characters)
+ * gives -EINVAL.  Only the syntax is checked here; alignment and overlap are
+ * checked by pcihole_segments_validate().
+ */
+int pcihole_segment_parse(const char *str, struct pcihole_segment *seg);
+
+/* Longest string pcihole_segment_format() writes, with its NUL. */
+#define PCIHOLE_SEGMENT_STRLEN 32
+
+/*
+ * Format @seg as "SEG:0xBASE:START-END" (decimal SEG and buses, hex base),
+ * which pcihole_segment_parse() reads back.  Returns the length written
+ * (without the NUL) or -ENOSPC if @len is too small (@buf then holds "").
+ */
+int pcihole_segment_format(const struct pcihole_segment *seg, char *buf,
+			   size_t len);
+
+/*
+ * Check a set of segments: each one as in struct pcihole_segment, no two
+ * overlapping in guest-physical space (-EEXIST) or claiming the same bus of
+ * the same segment group (-EEXIST), at most PCIHOLE_MAX_SEGMENTS (-E2BIG),
+ * windows ending below 2^@phys_bits (-ERANGE; @phys_bits 0 means 52, the
+ * x86-64 architectural maximum; valid values are 32..64).  Other defects give
+ * -EINVAL.
+ */
+int pcihole_segments_validate(const struct pcihole_segment *segs, size_t nr,
+			      unsigned int phys_bits);
+
+/* ------------------------------------------------------------------------ */
+/* Functions (bus/device/function addresses)                                */
+/* ------------------------------------------------------------------------ */
+
+struct pcihole_bdf {
+	uint16_t segment;
+	uint8_t bus;
+	uint8_t dev;		/* 0..31 */
+	uint8_t fn;		/* 0..7 */
+	uint8_t reserved[3];	/* written as 0 by the parser; ignored on input */
+};
+
+/*
+ * Parse a function address as lspci prints it: "BB:DD.F" (segment 0) or
+ * "SSSS:BB:DD.F" (lspci -D).  Hexadecimal, case-insensitive; 1-4 digits of
+ * segment, 1-2 of bus and device, one of function.  Device > 0x1f,
+ * function > 7, empty fields, missing separators, signs, spaces, trailing
+ * junk, overlong fields or strings: -EINVAL.
+ */
+int pcihole_bdf_parse(const char *str, struct pcihole_bdf *bdf);
+
+/* Longest string pcihole_bdf_format() writes, with its NUL ("ssss:bb:dd.f"). */
+#define PCIHOLE_BDF_STRLEN 13
+
+/*
+ * Format @bdf as "ssss:bb:dd.f" (lower-case hex, like lspci -D).  Returns 12,
+ * -EINVAL for device > 31 or function > 7, -ENOSPC if @len < 13.
+ */
+int pcihole_bdf_format(const struct pcihole_bdf *bdf, char *buf, size_t len);
+
+/* ------------------------------------------------------------------------ */
+/* Layout: segments plus the presence map                                    */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A validated set of segments and one presence bit per function page (8 KiB
+ * per 256-bus segment).  Every function not marked present is a hole.
+ *
+ * Thread safety: the presence bits are read with atomic loads by
+ * pcihole_mmio_access(), so vCPU threads may call it while one other thread
+ * changes presence (directly or through a context).  Changes themselves must
+ * be serialised by the caller (a context does that for its own changes).
+ */
+struct pcihole_layout;
+
+/*
+ * Validate @segs (see pcihole_segments_validate()) and create a layout with
+ * no function present.  The layout keeps its own copy of @segs, in the order
+ * given.  Returns 0, -errno from validation, or -ENOMEM.
+ */
+int pcihole_layout_new(const struct pcihole_segment *segs, size_t nr,
+		       unsigned int phys_bits, struct pcihole_layout **out);
+
+/* Free a layout; NULL is ignored.  No context may still use it. */
+void pcihole_layout_free(struct pcihole_layout *layout);
+
+/* Number of segments; the same as given to pcihole_layout_new(). */
+size_t pcihole_layout_nr_segments(const struct pcihole_layout *layout);
+
+/* Copy segment @idx (0-based, creation order) to @seg; -EINVAL if out of range. */
+int pcihole_layout_segment(const struct pcihole_layout *layout, size_t idx,
+			   struct pcihole_segment *seg);
+
+/*
+ * Mark (@present true) or unmark a function.  Returns 1 if the bit changed,
+ * 0 if it already had that value, -EINVAL for device > 31 or function > 7,
+ * -ENOENT if no segment of the layout holds (segment, bus).
+ */
+int pcihole_layout_set_present(struct pcihole_layout *layout,
+			       const struct pcihole_bdf *bdf, bool present);
+
+/* 1 if present, 0 if a hole, -EINVAL / -ENOENT as for set_present. */
+int pcihole_layout_is_present(const struct pcihole_layout *layout,
+			      const struct pcihole_bdf *bdf);
+
+/* Number of functions marked present in the whole layout. */
+size_t pcihole_layout_nr_present(const struct pcihole_layout *layout);
+
+/* Guest-physical address of @bdf's config page; -EINVAL / -ENOENT as above. */
+int pcihole_layout_bdf_to_gpa(const struct pcihole_layout *layout,
+			      const struct pcihole_bdf *bdf, uint64_t *gpa);
+
+/*
+ * Map a guest-physical address inside some window to the function and the
+ * register offset (0..4095) it addresses.  @offset may be NULL.  Returns 0 or
+ * -ENOENT if @gpa is in no window.  VMMs use it to route KVM_EXIT_MMIO.
+ */
+int pcihole_layout_gpa_to_bdf(const struct pcihole_layout *layout,
+			      uint64_t gpa, struct pcihole_bdf *bdf,
+			      uint32_t *offset);
+
+/*
+ * The mmio path: call it from the KVM_EXIT_MMIO handler with the exit's
+ * (phys_addr, data, len, is_write).  If every byte of the access lies in hole
+ * pages, a read fills @data with 0xff (len 1..8), a write is dropped, and the
+ * call returns 1: the access is handled.  Otherwise it returns 0 and leaves
+ * @data alone: the access belongs to a present function or to no ECAM window,
+ * and the VMM handles it.  -EINVAL for @len 0 or > 8.
+ *
+ * Lock-free and O(number of segments): one atomic load per page touched.  An
+ * answer always matches the presence map at some instant during the call.
+ * It is also the safety net of the slot backends: runs left out by a slot
+ * budget, writes to read-only hole slots, and the moment between deleting and
+ * creating slots during a hotplug all arrive here.
+ */
+int pcihole_mmio_access(const struct pcihole_layout *layout, uint64_t gpa,
+			void *data, uint32_t len, bool is_write);
+
+/* ------------------------------------------------------------------------ */
+/* Plan: the hole runs, fewest slots, slot budget                            */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A maximal run of consecutive hole pages.  Runs are merged across device,
+ * bus and even segment boundaries when windows are adjacent in guest-physical
+ * space, so the number of runs is the fewest memory slots that cover exactly
+ * the holes.
+ */
+struct pcihole_run {
+	uint64_t gpa;		/* 4 KiB aligned */
+	uint64_t size;		/* bytes, a multiple of 4 KiB, > 0 */
+	uint32_t fn0_pages;	/* pages that are function 0 of a device */
+	uint32_t reserved;
+};
+
+/* Summary of one plan; every field is filled even when planning fails with -ENOSPC. */
+struct pcihole_plan_info {
+	uint64_t hole_pages;		/* all hole pages of the layout */
+	uint64_t covered_pages;		/* hole pages inside the returned runs */
+	uint64_t uncovered_pages;	/* hole pages left to the mmio path */
+	uint64_t uncovered_fn0_pages;	/* of those, function-0 pages */
+	uint32_t nr_runs;		/* maximal runs = slots for full coverage */
+	uint32_t nr_slots;		/* runs returned: min(nr_runs, budget) */
+};
+
+/* Budget value meaning "as many slots as there are runs". */
+#define PCIHOLE_NO_BUDGET UINT32_MAX
+
+/*
+ * Number of maximal hole runs of @layout: the size query for pcihole_plan().
+ * O(pages / 64).
+ */
+size_t pcihole_plan_count(const struct pcihole_layout *layout);
+
+/*
+ * Compute the plan into @runs (caller-provided; no allocation).
+ *
+ * Without a budget (@budget >= number of runs, e.g. PCIHOLE_NO_BUDGET) all
+ * maximal runs are returned in ascending gpa order.  With a smaller @budget,
+ * the @budget runs that save the most exits are returned, still in gpa order,
+ * and the rest is left to the mmio path (reported in @info).  Weighting: a
+ * run's fn0_pages first, because function 0 of every device slot is what every
+ * guest scan reads (Linux's pci_scan_slot and pcibios_fixup_peer_bridges,
+ * SeaBIOS, OVMF read functions 1-7 only behind a multifunction function 0);
+ * then its page count (brute-force scans and extended-register probes); then
+ * the lower gpa, so the result is deterministic.  Covering a whole maximal
+ * run always beats covering part of one, so this choice is optimal for that
+ * weighting.
+ *
+ * @cap must hold pcihole_plan_count() entries even when a budget is given:
+ * the array is the work space of the selection.  Returns the number of runs
+ * written, or -ENOSPC if @cap is too small (then @info is still filled, so its
+ * nr_runs can size the next call).  @info may be NULL.
+ */
+int pcihole_plan(const struct pcihole_layout *layout, uint32_t budget,
+		 struct pcihole_run *runs, size_t cap,
+		 struct pcihole_plan_info *info);
+
+/*
+ * The minimal change from plan @old to plan @new (both as returned by
+ * pcihole_plan(): sorted, disjoint).  Runs present in both with the same gpa
+ * and size stay untouched; @del receives the indexes into @old of the runs to
+ * delete, @add the indexes into @new of the runs to create, both ascending.
+ * @del must hold @nr_old entries and @add @nr_new.  Adding one function splits
+ * at most one run (1 delete, up to 2 creates); removing one merges at most two
+ * runs and the page (up to 2 deletes, 1 create).  Returns 0 or -EINVAL if
+ * either plan is unsorted or overlapping.
+ */
+int pcihole_plan_diff(const struct pcihole_run *old, size_t nr_old,
+		      const struct pcihole_run *new_runs, size_t nr_new,
+		      uint32_t *del, size_t *nr_del,
+		      uint32_t *add, size_t *nr_add);
+
+/* ------------------------------------------------------------------------ */
+/* Slot records                                                              */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Layout-identical to struct kvm_userspace_memory_region (and to kvm-bindings'
+ * #[repr(C)] struct of the same name): cast or memcpy it and pass it to
+ * KVM_SET_USER_MEMORY_REGION, or to kvm-ioctls' set_user_memory_region().
+ * Deleting a slot is the same record with memory_size 0.
+ */
+struct pcihole_region {
+	uint32_t slot;
+	uint32_t flags;
+	uint64_t guest_phys_addr;
+	uint64_t memory_size;
+	uint64_t userspace_addr;
+};
+
+/*
+ * Turn @run into a slot record: slot @slot, flags @flags (PCIHOLE_KVM_MEM_PCI_HOLE,
+ * or KVM_MEM_READONLY with @userspace_addr from pcihole_allones_map()).
+ * Returns 0 or -EINVAL for an empty or unaligned run, or for PCI_HOLE with a
+ * non-zero @userspace_addr.
+ */
+int pcihole_run_to_region(const struct pcihole_run *run, uint32_t slot,
+			  uint32_t flags, uint64_t userspace_addr,
+			  struct pcihole_region *region);
+
+/* ------------------------------------------------------------------------ */
+/* All-ones backing for KVM_MEM_READONLY slots                               */
+/* ------------------------------------------------------------------------ */
+
+/* Default chunk: one 2 MiB huge page, 128 mappings for a 256 MiB window. */
+#define PCIHOLE_ALLONES_CHUNK_DEFAULT (2ULL << 20)
+
+/* How a chunk is backed, best first. */
+enum pcihole_backing {
+	PCIHOLE_BACKING_NONE = 0,	/* no memfd (pci-hole or mmio mode) */
+	PCIHOLE_BACKING_HUGETLB = 1,	/* MFD_HUGETLB 2 MiB page */
+	PCIHOLE_BACKING_THP = 2,	/* shmem transparent huge page */
+	PCIHOLE_BACKING_4K = 3,		/* ordinary shmem pages */
+};
+
+/*
+ * Create a memfd of @chunk bytes (0: the default; a power of two >= 4 KiB),
+ * fill it with 0xff and seal it (F_SEAL_WRITE|F_SEAL_SHRINK|F_SEAL_GROW|
+ * F_SEAL_SEAL), so the page every VM maps can never change.  Tries hugetlb,
+ * then shmem THP, then 4 KiB pages, and reports which in @backing (may be
+ * NULL).  One such fd can back every VM on the host.  Returns 0 or -errno.
+ */
+int pcihole_allones_memfd(uint64_t chunk, int *fd,
+			  enum pcihole_backing *backing);
+
+/*
+ * Check that @fd is a sealed all-ones memfd usable as backing: all four seals
+ * set, size a power of two >= 4 KiB, contents all 0xff.  Returns its size
+ * (> 0) or -EINVAL / -errno.
+ */
+int64_t pcihole_allones_check(int fd);
+
+/*
+ * Build a read-only host range of @size bytes (a multiple of 4 KiB) whose
+ * every byte reads 0xff, by mapping the memfd @fd of @chunk bytes again and
+ * again (MAP_SHARED|MAP_FIXED, PROT_READ) over one reserved range.  The range
+ * is @chunk aligned so the kernel can use huge mappings.  Returns 0 and the
+ * address in @addr, or -errno with nothing left mapped.  Release it with
+ * pcihole_allones_unmap().
+ */
+int pcihole_allones_map(int fd, uint64_t chunk, uint64_t size, void **addr);
+
+/* Unmap a range from pcihole_allones_map(); returns 0 or -errno. */
+int pcihole_allones_unmap(void *addr, uint64_t size);
+
+/* ------------------------------------------------------------------------ */
+/* KVM: probe                                                                */
+/* ------------------------------------------------------------------------ */
+
+/* What the running kernel offers. */
+struct pcihole_caps {
+	uint32_t readonly_mem;		/* KVM_CAP_READONLY_MEM */
+	uint32_t nr_memslots;		/* KVM_CAP_NR_MEMSLOTS */
+	uint32_t pci_hole_cap;		/* KVM_CAP_PCI_HOLE_MEM answered non-zero */
+	uint32_t pci_hole_works;	/* functional probe saw all-ones, no exit */
+	uint32_t pre_fault_memory;	/* KVM_CAP_PRE_FAULT_MEMORY */
+	uint32_t reserved[3];
+};
+
+/*
+ * Probe KVM through @kvm_fd (an open /dev/kvm; -1 opens /dev/kvm itself).
+ * KVM_MEM_PCI_HOLE counts only after a throwaway VM's guest read a hole
+ * page and saw all-ones without an exit to userspace.  The first successful
+ * probe is cached for the process (later calls return the cached result); set
+ * @fresh to probe again and replace the cache.  Returns 0, -ENOENT without
+ * /dev/kvm, or -errno.
+ */
+int pcihole_probe(int kvm_fd, bool fresh, struct pcihole_caps *caps);
+
+/* ------------------------------------------------------------------------ */
+/* KVM: context (a C VMM lets the library own its slots)                     */
+/* ------------------------------------------------------------------------ */
+
+enum pcihole_mode {
+	PCIHOLE_MODE_AUTO = 0,		/* best the probe allows: pci-hole, readonly, mmio */
+	PCIHOLE_MODE_PCI_HOLE = 1,	/* KVM_MEM_PCI_HOLE slots, no memory */
+	PCIHOLE_MODE_READONLY = 2,	/* KVM_MEM_READONLY slots over the all-ones memfd */
+	PCIHOLE_MODE_MMIO = 3,		/* no slots; every hole access exits */
+};
+
+/* Name of a mode ("auto", "pci-hole", "readonly", "mmio"); NULL if unknown. */
+const char *pcihole_mode_name(enum pcihole_mode mode);
+
+/* Parse a mode name; returns the mode (>= 0) or -EINVAL. */
+int pcihole_mode_parse(const char *name);
+
+enum pcihole_log_level {
+	PCIHOLE_LOG_ERR = 3,
+	PCIHOLE_LOG_INFO = 6,
+	PCIHOLE_LOG_DEBUG = 7,
+};
+
+/* Log callback; @msg has no trailing newline. */
+typedef void (*pcihole_log_fn)(void *opaque, enum pcihole_log_level level,
+			       const char *msg);
+
+/* Context flags. */
+#define PCIHOLE_CTX_PREFAULT (1u << 0)	/* readonly: KVM_PRE_FAULT_MEMORY in pcihole_ctx_prefault() */
+
+/* Zero-initialise, then set what you need: memfd -1 and mode AUTO are the usual. */
+struct pcihole_ctx_config {
+	uint32_t mode;			/* enum pcihole_mode */
+	uint32_t flags;			/* PCIHOLE_CTX_* */
+	uint32_t slot_base;		/* first slot id reserved for the library */
+	uint32_t nr_slots;		/* slot ids reserved: also the slot budget */
+	int32_t memfd;			/* all-ones memfd to share, or -1 to make one */
+	uint32_t reserved0;
+	uint64_t chunk;			/* memfd size when made here; 0 = default */
+	const struct pcihole_caps *caps;	/* NULL: pcihole_probe(-1, false) */
+	pcihole_log_fn log;		/* NULL: silent */
+	void *log_opaque;
+};
+
+struct pcihole_ctx;
+
+/*
+ * Attach to the VM @vm_fd: choose the mode, create the all-ones backing if
+ * readonly, and create one slot per planned run (at most @cfg->nr_slots,
+ * ids from @cfg->slot_base).  @layout stays owned by the caller and must
+ * outlive the context; while attached, change presence only through
+ * pcihole_ctx_set_present().  All-or-nothing: on failure no slot or mapping
+ * of ours is left.  Returns 0, -EOPNOTSUPP if the requested mode is not
+ * available (the log says which capability is missing), -EINVAL for bad
+ * config (slot range beyond KVM_CAP_NR_MEMSLOTS or the 16-bit slot id), or
+ * -errno from KVM.
+ */
+int pcihole_ctx_attach(int vm_fd, struct pcihole_layout *layout,
+		       const struct pcihole_ctx_config *cfg,
+		       struct pcihole_ctx **out);
+
+/*
+ * Delete every slot and mapping of the context and free it.  All-or-nothing:
+ * if a slot cannot be deleted, the deleted ones are re-created, the context
+ * stays attached and usable, and -errno is returned.
+ */
+int pcihole_ctx_detach(struct pcihole_ctx *ctx);
+
+/*
+ * Hotplug: mark @bdf present or absent and apply only the plan diff
+ * (delete-then-create; between the two the mmio path answers).  Serialised
+ * against other changes of the same context.  On any failure the slots, the
+ * mappings and the presence bit are as before, and -errno is returned.
+ * Returns 1 if something changed, 0 if the bit already had that value.
+ */
+int pcihole_ctx_set_present(struct pcihole_ctx *ctx,
+			    const struct pcihole_bdf *bdf, bool present);
+
+/* The mode in use (never AUTO). */
+enum pcihole_mode pcihole_ctx_mode(const struct pcihole_ctx *ctx);
+
+/*
+ * Copy the context's live slot records (ascending gpa) into @regions.
+ * Returns the number of slots in use, or -ENOSPC if @cap is smaller (nothing
+ * copied).  @regions may be NULL with @cap 0 as a size query.
+ */
+int pcihole_ctx_regions(const struct pcihole_ctx *ctx,
+			struct pcihole_region *regions, size_t cap);
+
+struct pcihole_ctx_stats {
+	uint32_t mode;			/* enum pcihole_mode */
+	uint32_t backing;		/* enum pcihole_backing */
+	uint32_t nr_slots;		/* slots in use */
+	uint32_t nr_runs;		/* maximal runs of the current plan */
+	uint64_t uncovered_pages;	/* hole pages left to the mmio path */
+	uint64_t memfd_bytes;		/* size of the all-ones memfd (0 if none) */
+	uint64_t nr_mappings;		/* mmap()s of the memfd that are live */
+	uint64_t mapped_bytes;		/* host address space they cover */
+};
+
+int pcihole_ctx_stats(const struct pcihole_ctx *ctx,
+		      struct pcihole_ctx_stats *stats);
+
+/*
+ * Pre-fault every readonly slot of the context through the vCPU @vcpu_fd
+ * (KVM_PRE_FAULT_MEMORY, Linux >= 6.10 with the TDP MMU), so the guest's first
+ * scan takes no nested page faults.  Call it before the vCPU runs or from a
+ * thread other than the vCPU's.  Returns the number of bytes pre-faulted,
+ * 0 in pci-hole and mmio modes, -EOPNOTSUPP without the ioctl.
+ */
+int64_t pcihole_ctx_prefault(struct pcihole_ctx *ctx, int vcpu_fd);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PCIHOLE_H */

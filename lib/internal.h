@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/*
+ * Library-internal declarations.  Everything here is named ph_* so the
+ * version script (pcihole_* only) keeps it out of the shared object.
+ */
+#ifndef PH_INTERNAL_H
+#define PH_INTERNAL_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#include "pcihole.h"
+
+#define PH_DEFAULT_PHYS_BITS 52u
+
+struct ph_seg {
+	struct pcihole_segment s;
+	uint64_t end;		/* first GPA after the window */
+	uint64_t first_pfn;	/* s.base >> PCIHOLE_PAGE_SHIFT */
+	uint32_t npages;	/* 256 per bus */
+	uint32_t nwords;	/* npages / 64 */
+	/* One bit per function page, set = present.  Accessed with __atomic. */
+	uint64_t *present;
+};
+
+struct pcihole_layout {
+	size_t nr;
+	struct ph_seg *segs;		/* creation order */
+	uint32_t *by_gpa;		/* indexes into segs, ascending base */
+	uint64_t nr_present;
+	unsigned int phys_bits;
+};
+
+/* The segment whose window holds @gpa, or NULL.  O(log nr). */
+const struct ph_seg *ph_seg_by_gpa(const struct pcihole_layout *l,
+				   uint64_t gpa);
+
+/* The segment holding (@segment, @bus), or NULL. */
+const struct ph_seg *ph_seg_by_bus(const struct pcihole_layout *l,
+				   uint16_t segment, uint8_t bus);
+
+static inline uint64_t ph_load_word(const uint64_t *w)
+{
+	return __atomic_load_n(w, __ATOMIC_ACQUIRE);
+}
+
+#endif
