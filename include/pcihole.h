@@ -109,7 +109,7 @@ int pcihole_segment_from_mcfg(uint16_t segment, uint64_t mcfg_base,
 int pcihole_segment_parse(const char *str, struct pcihole_segment *seg);
 
 /* Longest string pcihole_segment_format() writes, with its NUL. */
-#define PCIHOLE_SEGMENT_STRLEN 32
+#define PCIHOLE_SEGMENT_STRLEN 33
 
 /*
  * Format @seg as "SEG:0xBASE:START-END" (decimal SEG and buses, hex base),

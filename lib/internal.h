@@ -15,7 +15,7 @@
 
 struct ph_seg {
 	struct pcihole_segment s;
-	uint64_t end;		/* first GPA after the window */
+	uint64_t last;		/* last GPA of the window (may be 2^64 - 1) */
 	uint64_t first_pfn;	/* s.base >> PCIHOLE_PAGE_SHIFT */
 	uint32_t npages;	/* 256 per bus */
 	uint32_t nwords;	/* npages / 64 */

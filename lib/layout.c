@@ -53,7 +53,7 @@ int pcihole_layout_new(const struct pcihole_segment *segs, size_t nr,
 		s->npages = (uint32_t)(segs[i].bus_end - segs[i].bus_start + 1) *
 			    PCIHOLE_PAGES_PER_BUS;
 		s->nwords = s->npages / 64;
-		s->end = s->s.base + ((uint64_t)s->npages << PCIHOLE_PAGE_SHIFT);
+		s->last = s->s.base + (((uint64_t)s->npages << PCIHOLE_PAGE_SHIFT) - 1);
 		s->first_pfn = s->s.base >> PCIHOLE_PAGE_SHIFT;
 		s->present = bits;
 		bits += s->nwords;
@@ -100,7 +100,7 @@ const struct ph_seg *ph_seg_by_gpa(const struct pcihole_layout *l,
 
 		if (gpa < s->s.base)
 			hi = mid;
-		else if (gpa >= s->end)
+		else if (gpa > s->last)
 			lo = mid + 1;
 		else
 			return s;

@@ -124,7 +124,8 @@ static int check_one(const struct pcihole_segment *s, unsigned int phys_bits)
 	    (s->base & (PCIHOLE_BUS_SIZE - 1)))
 		return -EINVAL;
 	size = window_size(s);
-	if (s->base > UINT64_MAX - size)
+	/* A window may end exactly at 2^64: only its last byte must exist. */
+	if (s->base > UINT64_MAX - (size - 1))
 		return -ERANGE;
 	/* The last byte, not the end, so that phys_bits 64 cannot overflow. */
 	if (phys_bits < 64 && (s->base + size - 1) >> phys_bits)

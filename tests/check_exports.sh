@@ -9,10 +9,11 @@ syms=$(nm -D --defined-only "$so" | awk '{print $3}' | sed 's/@.*//' | sort -u)
 bad=$(printf '%s\n' "$syms" | grep -v '^pcihole_' | grep -v '^LIBPCIHOLE_' || true)
 if [ -n "$bad" ]; then echo "non-API symbols exported:"; echo "$bad"; exit 1; fi
 missing=0
-for f in $(grep -oE '^[a-z_0-9 ]*[ *](pcihole_[a-z0-9_]+)\(' "$hdr" | grep -oE 'pcihole_[a-z0-9_]+' | sort -u); do
+# Every "pcihole_name(" in the header, declarations and comments alike, is a function.
+declared=$(grep -oE 'pcihole_[a-z0-9_]+\(' "$hdr" | tr -d '(' | sort -u)
+for f in $declared; do
   printf '%s\n' "$syms" | grep -qx "$f" || { echo "declared but not exported: $f"; missing=1; }
 done
-declared=$(grep -oE 'pcihole_[a-z0-9_]+\(' "$hdr" | tr -d '(' | sort -u)
 for s in $syms; do
   case $s in LIBPCIHOLE_*) continue;; esac
   printf '%s\n' "$declared" | grep -qx "$s" || { echo "exported but not declared in pcihole.h: $s"; missing=1; }
