@@ -374,16 +374,19 @@ int pcihole_allones_memfd(uint64_t chunk, int *fd,
 int64_t pcihole_allones_check(int fd);
 
 /*
- * Build a read-only host range of @size bytes (a multiple of 4 KiB) whose
+ * Build a read-only host range of @size bytes (a multiple of @chunk) whose
  * every byte reads 0xff, by mapping the memfd @fd of @chunk bytes again and
- * again (MAP_SHARED|MAP_FIXED, PROT_READ) over one reserved range.  The range
- * is @chunk aligned so the kernel can use huge mappings.  Returns 0 and the
- * address in @addr, or -errno with nothing left mapped.  Release it with
- * pcihole_allones_unmap().
+ * again (MAP_SHARED|MAP_FIXED, PROT_READ) over one reserved range: @size /
+ * @chunk mappings.  The range is @chunk aligned so the kernel can use huge
+ * mappings; to let KVM use them too, point a slot at guest address G to
+ * @addr + (G mod @chunk) + k * @chunk, i.e. keep host and guest addresses
+ * congruent modulo @chunk (a context does).  Returns 0 and the address in
+ * @addr, or -EINVAL (bad @chunk or @size) / -errno with nothing left mapped.
+ * Release it with pcihole_allones_unmap().
  */
 int pcihole_allones_map(int fd, uint64_t chunk, uint64_t size, void **addr);
 
-/* Unmap a range from pcihole_allones_map(); returns 0 or -errno. */
+/* Unmap a range from pcihole_allones_map() (same @size); returns 0 or -errno. */
 int pcihole_allones_unmap(void *addr, uint64_t size);
 
 /* ------------------------------------------------------------------------ */
