@@ -94,15 +94,14 @@ static void add_segment(struct args *a, const char *opt, const char *s, bool mcf
 
 static void add_present(struct args *a, const char *opt, const char *list)
 {
-	char *copy = strdup(list), *save = NULL, *tok;
+	char *copy = strdup(list), *rest = copy, *tok;
 
 	if (!copy) {
 		perror(prog);
 		exit(1);
 	}
-	if (!*copy)
-		bad_arg(opt, "empty function list");
-	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+	/* strsep, not strtok: an empty item ("a,,b") is an error, not skipped. */
+	while ((tok = strsep(&rest, ","))) {
 		struct pcihole_bdf bdf;
 
 		if (pcihole_bdf_parse(tok, &bdf))
