@@ -652,7 +652,7 @@ static void check_segment_placement(const struct options *o)
 
 		/* A 32-bit guest without paging reaches the first 4 GiB only. */
 		if (end > (1ULL << 32) || end < s->base)
-			usage_error("--segment %s: window must end below 4 GiB for the 32-bit guest",
+			usage_error("--segment %s: window must lie in the first 4 GiB for the 32-bit guest",
 				    o->seg_args[i]);
 		if (s->base < GUEST_LOW_END)
 			usage_error("--segment %s: window overlaps guest RAM (0-0x%x)",
@@ -674,11 +674,13 @@ static struct pcihole_layout *setup_layout(struct options *o)
 	r = pcihole_layout_new(o->segs, o->nr_segs, 0, &layout);
 	if (r < 0) {
 		/* Find the first segment that makes the set invalid, to name it. */
-		for (size_t i = 1; i <= o->nr_segs; i++)
-			if (pcihole_segments_validate(o->segs, i, 0) < 0)
+		for (size_t i = 1; i <= o->nr_segs; i++) {
+			r = pcihole_segments_validate(o->segs, i, 0);
+			if (r < 0)
 				usage_error("--segment %s: %s", o->seg_args[i - 1],
 					    r == -EEXIST ? "overlaps another segment"
 							 : "invalid (base must be 1 MiB aligned)");
+		}
 		usage_error("--segment: invalid set of segments (%s)", strerror(-r));
 	}
 
@@ -1341,11 +1343,21 @@ static void report_json(const struct launcher *l, const struct mem_usage *d)
 	printf("  ],\n  \"ok\": %s\n}\n", l->failed ? "false" : "true");
 }
 
+static void backend_free(struct backend *b)
+{
+	for (uint32_t i = 0; b->naive_maps && i < b->nr_slots; i++)
+		munmap(b->naive_maps[i], b->regions[i].memory_size);
+	free(b->naive_maps);
+	free(b->regions);
+}
+
 int main(int argc, char **argv)
 {
+	/* Static: die() exits from deep down, and leak checkers look here. */
 	static struct options opts;
-	struct launcher l = { .o = &opts };
+	static struct launcher l = { .o = &opts };
 	struct mem_usage before, after, delta;
+	int code;
 
 	parse_options(argc, argv, &opts);
 	l.layout = setup_layout(&opts);
@@ -1373,5 +1385,11 @@ int main(int argc, char **argv)
 		report_json(&l, &delta);
 	else
 		report_text(&l, &delta);
-	return l.failed ? EXIT_FAIL : EXIT_OK;
+	code = l.failed ? EXIT_FAIL : EXIT_OK;
+
+	backend_free(&l.backend);
+	pcihole_layout_free(l.layout);
+	free(l.scans);
+	free(opts.fns);
+	return code;
 }

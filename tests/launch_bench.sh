@@ -1,0 +1,37 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+#
+# Run examples/bench.sh once on a small layout and check the table's shape
+# and its exact columns (hole exits, slots); never the timings, which depend
+# on the host.  Exit 77 without /dev/kvm.
+#
+#   tests/launch_bench.sh SRCDIR PATH/TO/pcihole-launch
+set -eu
+src=$1
+launcher=$2
+if ! [ -r /dev/kvm ] || ! [ -w /dev/kvm ]; then
+	echo "SKIP: /dev/kvm is not usable here"
+	exit 77
+fi
+out=$(sh "$src/examples/bench.sh" --buses 4 --repeat 2 --launcher "$launcher")
+printf '%s\n' "$out"
+fail=0
+need() { printf '%s\n' "$out" | grep -Eq -- "$1" || { echo "FAIL: no line matching: $1"; fail=1; }; }
+need 'NOT representative'
+# 4 buses x 32 devices - 4 present fn0s + 5 absent functions of 00:1f = 129 hole reads.
+need '^mmio +0 none .* 129 +1\.0x +1\.0x$'
+need '^naive-readonly +[0-9]+ anon .* 0 +[0-9.]+x +[0-9.]+x$'
+need '^readonly +[0-9]+ (hugetlb|thp|4k) .* 0 +[0-9.]+x +[0-9.]+x$'
+need '^pci-hole '
+need '^auto=(pci-hole|readonly) '
+if printf '%s\n' "$out" | grep -q FAILED; then echo "FAIL: a mode failed"; fail=1; fi
+
+# --json is one JSON document with a result per mode.
+sh "$src/examples/bench.sh" --buses 2 --repeat 2 --json --launcher "$launcher" >"${TMPDIR:-/tmp}/launch_bench.$$.json"
+python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+modes = [r["mode"] for r in d["results"]]
+assert len(modes) == 5, modes
+print("json ok:", modes)' "${TMPDIR:-/tmp}/launch_bench.$$.json" || fail=1
+rm -f "${TMPDIR:-/tmp}/launch_bench.$$.json"
+exit $fail
