@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <linux/kvm.h>
+
 #include "pcihole.h"
 
 /* Mappings in /proc/self/maps whose line contains @needle. */
@@ -31,6 +33,12 @@ int tk_kvm_fd(void);
 #define TK_DATA 0x80000u	/* results area the guest stores to */
 #define TK_SYNC_PORT 0x10	/* guest "out" to this port = a sync point */
 
+/* The value a present function reads as, in the default mmio handler (low @len bytes). */
+#define TK_DEV_VALUE 0x1234abcd5a5a1af4ULL
+/* tk_asm_scan() stores the value of read i at TK_SCAN_OUT + 4 * i. */
+#define TK_SCAN_OUT 0x90000u
+#define TK_SCAN_MAX ((TK_RAM_SIZE - TK_SCAN_OUT) / 4)
+
 struct tk_vm {
 	int kvm_fd;
 	int vm_fd;
@@ -38,10 +46,14 @@ struct tk_vm {
 	struct kvm_run *run;
 	size_t run_size;
 	uint8_t *ram;
-	/* counters kept by tk_run() */
-	uint64_t exits_mmio;
-	uint64_t exits_mmio_write;
-	uint64_t exits_io;
+	/* counters kept by tk_vm_run(), cumulative */
+	uint64_t exits_mmio;		/* every KVM_EXIT_MMIO */
+	uint64_t exits_mmio_write;	/* of those, writes */
+	uint64_t exits_hole;		/* default handler: pcihole_mmio_access() said hole */
+	uint64_t exits_dev;		/* default handler: a present function (or no window) */
+	uint64_t exits_io;		/* sync points */
+	uint64_t last_gpa;		/* of the last KVM_EXIT_MMIO */
+	uint32_t last_len;
 };
 
 /* Exit handler verdicts of the callbacks below. */
@@ -68,8 +80,8 @@ void tk_vm_load(struct tk_vm *vm, const uint8_t *code, size_t len);
 /* Run until hlt; returns 0, or -1 on anything unexpected (printed). */
 int tk_vm_run(struct tk_vm *vm, const struct tk_handlers *h);
 
-/* Read the vCPU's general registers (KVM_GET_REGS). */
-void tk_vm_regs(struct tk_vm *vm, uint64_t *rax, uint64_t *rdx);
+/* Value of scan read @i. */
+uint32_t tk_scan_value(const struct tk_vm *vm, unsigned int i);
 
 /* Guest code builder. */
 struct tk_asm {
@@ -85,8 +97,8 @@ void tk_asm_write32(struct tk_asm *a, uint32_t gpa, uint32_t val);
 /* out TK_SYNC_PORT with eax = @val. */
 void tk_asm_sync(struct tk_asm *a, uint32_t val);
 /*
- * Loop: @count 32-bit reads at @gpa, @gpa + @stride, ...; edx = AND of all
- * values read (starts at all-ones).
+ * Loop: @count (<= TK_SCAN_MAX) 32-bit reads at @gpa, @gpa + @stride, ...;
+ * read i stores its value at TK_SCAN_OUT + 4 * i.
  */
 void tk_asm_scan(struct tk_asm *a, uint32_t gpa, uint32_t stride, uint32_t count);
 void tk_asm_hlt(struct tk_asm *a);

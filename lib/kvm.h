@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/* Internal KVM helpers shared by probe.c and ctx.c (and reachable by tests). */
+#ifndef PH_KVM_H
+#define PH_KVM_H
+
+#include <stdint.h>
+
+#include "pcihole.h"
+
+/*
+ * The functional probe: a throwaway VM on the /dev/kvm fd @kvm_fd with one
+ * 4 KiB slot of @flags and @uaddr at guest address PH_PROBE_GPA, and a
+ * real-mode guest that reads it (32 bits), writes the value back, and halts.
+ * The slot "works" when the read gave all-ones without an exit to userspace
+ * and the write came out as KVM_EXIT_MMIO.  Returns 1 if it works, 0 if not
+ * (including a kernel that refuses the slot), -errno if the VM itself could
+ * not be built.  Leaves nothing behind.
+ */
+#define PH_PROBE_GPA 0x10000u
+int ph_probe_slot(int kvm_fd, uint32_t flags, uint64_t uaddr);
+
+#endif
