@@ -145,7 +145,11 @@ table() {
 	echo "hole-ex: exits to userspace for hole accesses in the first scan; first-x/repeat-x: mmio time / mode time."
 	echo "all-ones: memory holding the 0xff pages (memfd or, for naive-readonly, private pages); PSS-delta:"
 	echo "the launcher's proportional set size after the scans minus before the backend (counts shared pages once)."
-	echo "prefault (readonly): $(get prefault_us "$tmp/readonly.json" 2>/dev/null | sed 's/$/ us/;s/^ us$//')$(get prefault_error "$tmp/readonly.json" 2>/dev/null)"
+	if [ -s "$tmp/readonly.json" ]; then
+		pf=$(get prefault "$tmp/readonly.json")
+		[ "$pf" != done ] || pf="done, $(ms "$(get prefault_us "$tmp/readonly.json")") ms for $(mib "$(get prefault_bytes "$tmp/readonly.json")") at setup"
+		echo "readonly: all-ones backing $(get backing "$tmp/readonly.json"), KVM_PRE_FAULT_MEMORY $pf."
+	fi
 }
 
 json_escape() { sed 's/\\/\\\\/g; s/"/\\"/g' | tr -d '\n'; }

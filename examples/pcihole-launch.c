@@ -916,10 +916,13 @@ struct backend {
 	uint64_t nr_mappings;
 	uint64_t mapped_bytes;
 	uint64_t setup_ns;
-	int64_t prefault_bytes;		/* < 0: -errno */
+	int64_t prefault_bytes;		/* -ENODATA n/a, -ECANCELED off, other < 0: -errno */
 	uint64_t prefault_ns;
 	struct pcihole_region *regions;	/* naive-readonly: our own slots */
 	void **naive_maps;
+	struct pcihole_ctx *ctx;	/* every other mode */
+	struct pcihole_caps caps;
+	uint64_t probe_ns;
 };
 
 /*
@@ -977,41 +980,154 @@ static void setup_naive_readonly(struct vm *vm, struct pcihole_layout *layout,
 	free(runs);
 }
 
-/*
- * What every VMM does today: no slots, every access to the window exits and
- * the mmio path answers.  Planning still runs, to report the runs a slot
- * backend would need.
- */
-static void setup_mmio(struct pcihole_layout *layout, struct backend *b)
+static const char *backing_name(uint32_t backing)
 {
-	struct pcihole_plan_info info;
+	switch (backing) {
+	case PCIHOLE_BACKING_HUGETLB:
+		return "hugetlb";
+	case PCIHOLE_BACKING_THP:
+		return "thp";
+	case PCIHOLE_BACKING_4K:
+		return "4k";
+	default:
+		return "none";
+	}
+}
 
-	(void)pcihole_plan(layout, 0, NULL, 0, &info);
-	b->backing = "none";
-	b->nr_runs = info.nr_runs;
-	b->uncovered_pages = info.hole_pages;
+/*
+ * libpcihole's log: the last error is kept for our own one-line message
+ * (exit 3 names the missing capability); everything is shown with -v.
+ */
+struct lib_log {
+	bool verbose;
+	char last_err[256];
+};
+
+static void lib_log_fn(void *opaque, enum pcihole_log_level level, const char *msg)
+{
+	struct lib_log *lg = opaque;
+
+	if (level <= PCIHOLE_LOG_ERR)
+		snprintf(lg->last_err, sizeof(lg->last_err), "%s", msg);
+	if (lg->verbose)
+		fprintf(stderr, "libpcihole: %s\n", msg);
+}
+
+static void __attribute__((noreturn))
+mode_unavailable(enum launch_mode mode, const struct pcihole_caps *caps,
+		 const struct lib_log *lg)
+{
+	if (mode == LM_PCI_HOLE && !caps->pci_hole_cap)
+		die(EXIT_UNSUPPORTED, "mode pci-hole: the kernel lacks KVM_CAP_PCI_HOLE_MEM "
+		    "(capability %d, KVM_MEM_PCI_HOLE from kernel/patches)",
+		    PCIHOLE_KVM_CAP_PCI_HOLE_MEM);
+	if (mode == LM_PCI_HOLE)
+		die(EXIT_UNSUPPORTED, "mode pci-hole: KVM_CAP_PCI_HOLE_MEM is answered, but a "
+		    "KVM_MEM_PCI_HOLE slot failed the functional probe (no all-ones without an exit)");
+	if (mode == LM_READONLY && !caps->readonly_mem)
+		die(EXIT_UNSUPPORTED, "mode readonly: the kernel lacks KVM_CAP_READONLY_MEM");
+	die(EXIT_UNSUPPORTED, "mode %s: not available: %s", mode_names[mode],
+	    lg->last_err[0] ? lg->last_err : "(no reason given)");
+}
+
+/*
+ * The library way, and what a C VMM copies: probe once per process, then
+ * attach a context to the VM with a range of slot ids of its own.  The
+ * context creates one slot per hole run (readonly: over one sealed all-ones
+ * memfd; pci-hole: no memory at all; mmio: none) and the mmio path covers
+ * whatever the slots do not.
+ */
+static void setup_ctx(struct vm *vm, struct pcihole_layout *layout,
+		      const struct options *o, struct backend *b)
+{
+	static const uint32_t lib_mode[] = {
+		[LM_AUTO] = PCIHOLE_MODE_AUTO,
+		[LM_PCI_HOLE] = PCIHOLE_MODE_PCI_HOLE,
+		[LM_READONLY] = PCIHOLE_MODE_READONLY,
+		[LM_MMIO] = PCIHOLE_MODE_MMIO,
+	};
+	static struct lib_log lg;
+	struct pcihole_ctx_config cfg = { 0 };
+	struct pcihole_ctx_stats st;
+	uint64_t t0 = now_ns();
+	int r;
+
+	lg.verbose = o->verbose;
+	r = pcihole_probe(vm->kvm_fd, false, &b->caps);
+	if (r < 0)
+		die(EXIT_UNSUPPORTED, "pcihole_probe: %s", strerror(-r));
+	b->probe_ns = now_ns() - t0;
+
+	cfg.mode = lib_mode[o->mode];
+	cfg.flags = o->prefault ? PCIHOLE_CTX_PREFAULT : 0;
+	cfg.slot_base = 1;			/* slot 0 is RAM */
+	cfg.nr_slots = vm->nr_memslots - 1;
+	if (o->slot_budget < cfg.nr_slots)
+		cfg.nr_slots = o->slot_budget;
+	cfg.memfd = -1;
+	cfg.caps = &b->caps;
+	cfg.log = lib_log_fn;
+	cfg.log_opaque = &lg;
+
+	t0 = now_ns();
+	r = pcihole_ctx_attach(vm->vm_fd, layout, &cfg, &b->ctx);
+	if (r == -EOPNOTSUPP)
+		mode_unavailable(o->mode, &b->caps, &lg);
+	if (r < 0)
+		die(EXIT_FAIL, "pcihole_ctx_attach: %s%s%s", strerror(-r),
+		    lg.last_err[0] ? ": " : "", lg.last_err);
+	b->setup_ns = now_ns() - t0;
+
+	r = pcihole_ctx_stats(b->ctx, &st);
+	if (r < 0)
+		die(EXIT_FAIL, "pcihole_ctx_stats: %s", strerror(-r));
+	switch (pcihole_ctx_mode(b->ctx)) {
+	case PCIHOLE_MODE_PCI_HOLE:
+		b->mode = LM_PCI_HOLE;
+		break;
+	case PCIHOLE_MODE_READONLY:
+		b->mode = LM_READONLY;
+		break;
+	default:
+		b->mode = LM_MMIO;
+		break;
+	}
+	b->backing = backing_name(st.backing);
+	b->nr_slots = st.nr_slots;
+	b->nr_runs = st.nr_runs;
+	b->uncovered_pages = st.uncovered_pages;
+	b->allones_bytes = st.memfd_bytes;
+	b->nr_mappings = st.nr_mappings;
+	b->mapped_bytes = st.mapped_bytes;
+
+	/*
+	 * Pre-fault the readonly slots before the vCPU first runs, so the
+	 * guest's first scan (its boot) takes no nested page faults.  Only
+	 * where the kernel has KVM_PRE_FAULT_MEMORY (6.10+, TDP MMU).
+	 */
+	if (b->mode == LM_READONLY && !o->prefault)
+		b->prefault_bytes = -ECANCELED;
+	if (b->mode == LM_READONLY && o->prefault) {
+		t0 = now_ns();
+		b->prefault_bytes = pcihole_ctx_prefault(b->ctx, vm->vcpu_fd);
+		b->prefault_ns = now_ns() - t0;
+	}
 }
 
 static void setup_backend(struct vm *vm, struct pcihole_layout *layout,
 			  const struct options *o, struct backend *b)
 {
-	uint64_t t0 = now_ns();
-
 	memset(b, 0, sizeof(*b));
 	b->mode = o->mode;
-	b->prefault_bytes = -EOPNOTSUPP;
-	switch (o->mode) {
-	case LM_NAIVE_READONLY:
+	b->prefault_bytes = -ENODATA;	/* nothing to pre-fault */
+	if (o->mode == LM_NAIVE_READONLY) {
+		uint64_t t0 = now_ns();
+
 		setup_naive_readonly(vm, layout, o, b);
-		break;
-	case LM_MMIO:
-		setup_mmio(layout, b);
-		break;
-	default:
-		die(EXIT_UNSUPPORTED, "mode %s: this libpcihole has no KVM backend yet "
-		    "(pcihole_ctx_attach)", mode_names[o->mode]);
+		b->setup_ns = now_ns() - t0;
+	} else {
+		setup_ctx(vm, layout, o, b);
 	}
-	b->setup_ns = now_ns() - t0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1242,6 +1358,20 @@ static void run_guest(struct launcher *l)
 /* Report                                                                    */
 /* ------------------------------------------------------------------------ */
 
+static const char *prefault_status(const struct backend *b)
+{
+	switch (b->prefault_bytes) {
+	case -ENODATA:
+		return "n/a";
+	case -ECANCELED:
+		return "off";
+	case -EOPNOTSUPP:
+		return "unavailable (no KVM_PRE_FAULT_MEMORY)";
+	default:
+		return b->prefault_bytes >= 0 ? "done" : "failed";
+	}
+}
+
 static double mean_repeat_ms(const struct launcher *l)
 {
 	double sum = 0;
@@ -1276,10 +1406,13 @@ static void report_text(const struct launcher *l, const struct mem_usage *d)
 	printf("; after the scans RSS %+" PRId64 " KiB, PSS %+" PRId64 " KiB\n",
 	       d->rss_kib, d->pss_kib);
 	printf("setup %.3f ms", b->setup_ns / 1e6);
-	if (b->prefault_bytes >= 0)
-		printf(", prefault %.3f ms for ", b->prefault_ns / 1e6), print_mib((uint64_t)b->prefault_bytes);
-	else
-		printf(", prefault: %s", strerror((int)-b->prefault_bytes));
+	if (b->ctx)
+		printf(" (+ probe %.3f ms, once per process)", b->probe_ns / 1e6);
+	printf(", prefault %s", prefault_status(b));
+	if (b->prefault_bytes >= 0) {
+		printf(" %.3f ms for ", b->prefault_ns / 1e6);
+		print_mib((uint64_t)b->prefault_bytes);
+	}
 	printf("; first scan %.3f ms", l->scans[0].wall_ns / 1e6);
 	if (rep >= 0)
 		printf(", repeat scans %.3f ms on average", rep);
@@ -1316,12 +1449,15 @@ static void report_json(const struct launcher *l, const struct mem_usage *d)
 	printf("  \"rss_delta_kib\": %" PRId64 ",\n  \"pss_delta_kib\": %" PRId64 ",\n",
 	       d->rss_kib, d->pss_kib);
 	printf("  \"setup_us\": %.1f,\n", b->setup_ns / 1e3);
+	printf("  \"probe_us\": %.1f,\n", b->probe_ns / 1e3);
+	printf("  \"caps\": {\"readonly_mem\": %u, \"nr_memslots\": %u, \"pci_hole_cap\": %u, "
+	       "\"pci_hole_works\": %u, \"pre_fault_memory\": %u},\n", b->caps.readonly_mem,
+	       b->caps.nr_memslots, b->caps.pci_hole_cap, b->caps.pci_hole_works,
+	       b->caps.pre_fault_memory);
+	printf("  \"prefault\": \"%s\",\n", prefault_status(b));
 	if (b->prefault_bytes >= 0)
 		printf("  \"prefault_bytes\": %" PRId64 ",\n  \"prefault_us\": %.1f,\n",
 		       b->prefault_bytes, b->prefault_ns / 1e3);
-	else
-		printf("  \"prefault_bytes\": null,\n  \"prefault_error\": \"%s\",\n",
-		       strerror((int)-b->prefault_bytes));
 	printf("  \"first_scan_us\": %.1f,\n", l->scans[0].wall_ns / 1e3);
 	if (rep >= 0)
 		printf("  \"repeat_scan_us\": %.1f,\n", rep * 1e3);
@@ -1345,6 +1481,8 @@ static void report_json(const struct launcher *l, const struct mem_usage *d)
 
 static void backend_free(struct backend *b)
 {
+	if (b->ctx && pcihole_ctx_detach(b->ctx) < 0)
+		fprintf(stderr, PROG ": pcihole_ctx_detach failed\n");
 	for (uint32_t i = 0; b->naive_maps && i < b->nr_slots; i++)
 		munmap(b->naive_maps[i], b->regions[i].memory_size);
 	free(b->naive_maps);
