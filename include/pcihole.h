@@ -441,7 +441,12 @@ typedef void (*pcihole_log_fn)(void *opaque, enum pcihole_log_level level,
 			       const char *msg);
 
 /* Context flags. */
-#define PCIHOLE_CTX_PREFAULT (1u << 0)	/* readonly: KVM_PRE_FAULT_MEMORY in pcihole_ctx_prefault() */
+/*
+ * readonly: let pcihole_ctx_prefault() pre-fault the slots.  Without it that
+ * call does nothing and returns 0, so a VMM can call it unconditionally and
+ * leave the choice to its configuration.
+ */
+#define PCIHOLE_CTX_PREFAULT (1u << 0)
 
 /* Zero-initialise, then set what you need: memfd -1 and mode AUTO are the usual. */
 struct pcihole_ctx_config {
@@ -504,7 +509,7 @@ int pcihole_ctx_regions(const struct pcihole_ctx *ctx,
 
 struct pcihole_ctx_stats {
 	uint32_t mode;			/* enum pcihole_mode */
-	uint32_t backing;		/* enum pcihole_backing */
+	uint32_t backing;		/* enum pcihole_backing; a caller's memfd: HUGETLB or 4K */
 	uint32_t nr_slots;		/* slots in use */
 	uint32_t nr_runs;		/* maximal runs of the current plan */
 	uint64_t uncovered_pages;	/* hole pages left to the mmio path */
@@ -513,6 +518,12 @@ struct pcihole_ctx_stats {
 	uint64_t mapped_bytes;		/* host address space they cover */
 };
 
+/*
+ * Fill @stats.  In readonly mode the all-ones ranges are mapped once at attach
+ * for every window (whole chunks, host and guest addresses congruent modulo
+ * the chunk), so nr_mappings is the window size / chunk (128 for a 256-bus
+ * segment) however the holes change.  Returns 0 or -EINVAL.
+ */
 int pcihole_ctx_stats(const struct pcihole_ctx *ctx,
 		      struct pcihole_ctx_stats *stats);
 
@@ -520,8 +531,10 @@ int pcihole_ctx_stats(const struct pcihole_ctx *ctx,
  * Pre-fault every readonly slot of the context through the vCPU @vcpu_fd
  * (KVM_PRE_FAULT_MEMORY, Linux >= 6.10 with the TDP MMU), so the guest's first
  * scan takes no nested page faults.  Call it before the vCPU runs or from a
- * thread other than the vCPU's.  Returns the number of bytes pre-faulted,
- * 0 in pci-hole and mmio modes, -EOPNOTSUPP without the ioctl.
+ * thread other than the vCPU's.  Slots created later by hotplug are not
+ * pre-faulted (the vCPU may be running then).  Returns the number of bytes
+ * pre-faulted, 0 in pci-hole and mmio modes or without PCIHOLE_CTX_PREFAULT,
+ * -EOPNOTSUPP without KVM_CAP_PRE_FAULT_MEMORY, or -errno from KVM.
  */
 int64_t pcihole_ctx_prefault(struct pcihole_ctx *ctx, int vcpu_fd);
 

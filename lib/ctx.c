@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
+#include <sys/vfs.h>
 
 #include "internal.h"
 #include "kvm.h"
@@ -62,6 +64,7 @@ struct pcihole_ctx {
 	size_t cap;		/* of runs, slot and the scratch arrays below */
 	struct pcihole_plan_info info;
 	uint8_t *slot_used;	/* nr_slots entries */
+	uint32_t slot_hint;	/* no free id below slot_base + slot_hint */
 
 	/* scratch for set_present, kept to avoid allocating on every hotplug */
 	struct pcihole_run *new_runs;
@@ -131,9 +134,11 @@ static uint32_t slot_alloc(struct pcihole_ctx *ctx)
 {
 	uint32_t i;
 
-	for (i = 0; i < ctx->nr_slots; i++)
+	/* Lowest free id first, so deleted ids are the first reused. */
+	for (i = ctx->slot_hint; i < ctx->nr_slots; i++)
 		if (!ctx->slot_used[i]) {
 			ctx->slot_used[i] = 1;
+			ctx->slot_hint = i + 1;
 			return ctx->slot_base + i;
 		}
 	return UINT32_MAX;	/* unreachable: plans never exceed the budget */
@@ -141,7 +146,16 @@ static uint32_t slot_alloc(struct pcihole_ctx *ctx)
 
 static void slot_free(struct pcihole_ctx *ctx, uint32_t slot)
 {
-	ctx->slot_used[slot - ctx->slot_base] = 0;
+	uint32_t i = slot - ctx->slot_base;
+
+	ctx->slot_used[i] = 0;
+	if (i < ctx->slot_hint)
+		ctx->slot_hint = i;
+}
+
+static void slot_take(struct pcihole_ctx *ctx, uint32_t slot)
+{
+	ctx->slot_used[slot - ctx->slot_base] = 1;
 }
 
 /* Make the run and scratch arrays hold at least @n runs. */
@@ -227,6 +241,7 @@ static int map_groups(struct pcihole_ctx *ctx, int fd)
 /* Readonly: the caller's memfd or our own, then the host ranges.  The fd is not kept. */
 static int setup_backing(struct pcihole_ctx *ctx, const struct pcihole_ctx_config *cfg)
 {
+	struct statfs sfs;
 	int64_t size;
 	int fd, ret;
 
@@ -238,7 +253,9 @@ static int setup_backing(struct pcihole_ctx *ctx, const struct pcihole_ctx_confi
 			return (int)size;
 		}
 		ctx->chunk = (uint64_t)size;
-		ctx->backing = PCIHOLE_BACKING_NONE;
+		ctx->backing = fstatfs(cfg->memfd, &sfs) == 0 &&
+			       sfs.f_type == HUGETLBFS_MAGIC ?
+			       PCIHOLE_BACKING_HUGETLB : PCIHOLE_BACKING_4K;
 		fd = cfg->memfd;
 	} else {
 		ctx->chunk = cfg->chunk ? cfg->chunk : PCIHOLE_ALLONES_CHUNK_DEFAULT;
@@ -483,7 +500,7 @@ undo_add:
 		slot_free(ctx, ctx->new_slot[ctx->add[j]]);
 	}
 	for (i = 0; i < nd; i++)
-		ctx->slot_used[ctx->slot[ctx->del[i]] - ctx->slot_base] = 1;
+		slot_take(ctx, ctx->slot[ctx->del[i]]);
 	i = nd;
 undo_del:
 	while (i--)
