@@ -38,17 +38,33 @@ mod tests {
         let p = unsafe { phrs_abi_table(&mut n) };
         let s = unsafe { std::slice::from_raw_parts(p, n) };
         s.iter()
-            .map(|e| (unsafe { CStr::from_ptr(e.name) }.to_string_lossy().into_owned(), e.value))
+            .map(|e| {
+                (
+                    unsafe { CStr::from_ptr(e.name) }
+                        .to_string_lossy()
+                        .into_owned(),
+                    e.value,
+                )
+            })
             .collect()
     }
 
     fn rust_table() -> BTreeMap<String, u64> {
         let mut t: Vec<(&str, u64)> = vec![
-            ("sizeof pcihole_segment", size_of::<pcihole_segment>() as u64),
-            ("alignof pcihole_segment", align_of::<pcihole_segment>() as u64),
+            (
+                "sizeof pcihole_segment",
+                size_of::<pcihole_segment>() as u64,
+            ),
+            (
+                "alignof pcihole_segment",
+                align_of::<pcihole_segment>() as u64,
+            ),
             ("pcihole_segment.base", off!(pcihole_segment, base)),
             ("pcihole_segment.segment", off!(pcihole_segment, segment)),
-            ("pcihole_segment.bus_start", off!(pcihole_segment, bus_start)),
+            (
+                "pcihole_segment.bus_start",
+                off!(pcihole_segment, bus_start),
+            ),
             ("pcihole_segment.bus_end", off!(pcihole_segment, bus_end)),
             ("pcihole_segment.reserved", off!(pcihole_segment, reserved)),
             ("sizeof pcihole_bdf", size_of::<pcihole_bdf>() as u64),
@@ -64,41 +80,104 @@ mod tests {
             ("pcihole_run.size", off!(pcihole_run, size)),
             ("pcihole_run.fn0_pages", off!(pcihole_run, fn0_pages)),
             ("pcihole_run.reserved", off!(pcihole_run, reserved)),
-            ("sizeof pcihole_plan_info", size_of::<pcihole_plan_info>() as u64),
-            ("alignof pcihole_plan_info", align_of::<pcihole_plan_info>() as u64),
-            ("pcihole_plan_info.hole_pages", off!(pcihole_plan_info, hole_pages)),
-            ("pcihole_plan_info.covered_pages", off!(pcihole_plan_info, covered_pages)),
-            ("pcihole_plan_info.uncovered_pages", off!(pcihole_plan_info, uncovered_pages)),
-            ("pcihole_plan_info.uncovered_fn0_pages", off!(pcihole_plan_info, uncovered_fn0_pages)),
-            ("pcihole_plan_info.nr_runs", off!(pcihole_plan_info, nr_runs)),
-            ("pcihole_plan_info.nr_slots", off!(pcihole_plan_info, nr_slots)),
+            (
+                "sizeof pcihole_plan_info",
+                size_of::<pcihole_plan_info>() as u64,
+            ),
+            (
+                "alignof pcihole_plan_info",
+                align_of::<pcihole_plan_info>() as u64,
+            ),
+            (
+                "pcihole_plan_info.hole_pages",
+                off!(pcihole_plan_info, hole_pages),
+            ),
+            (
+                "pcihole_plan_info.covered_pages",
+                off!(pcihole_plan_info, covered_pages),
+            ),
+            (
+                "pcihole_plan_info.uncovered_pages",
+                off!(pcihole_plan_info, uncovered_pages),
+            ),
+            (
+                "pcihole_plan_info.uncovered_fn0_pages",
+                off!(pcihole_plan_info, uncovered_fn0_pages),
+            ),
+            (
+                "pcihole_plan_info.nr_runs",
+                off!(pcihole_plan_info, nr_runs),
+            ),
+            (
+                "pcihole_plan_info.nr_slots",
+                off!(pcihole_plan_info, nr_slots),
+            ),
             ("sizeof pcihole_region", size_of::<pcihole_region>() as u64),
-            ("alignof pcihole_region", align_of::<pcihole_region>() as u64),
+            (
+                "alignof pcihole_region",
+                align_of::<pcihole_region>() as u64,
+            ),
             ("pcihole_region.slot", off!(pcihole_region, slot)),
             ("pcihole_region.flags", off!(pcihole_region, flags)),
-            ("pcihole_region.guest_phys_addr", off!(pcihole_region, guest_phys_addr)),
-            ("pcihole_region.memory_size", off!(pcihole_region, memory_size)),
-            ("pcihole_region.userspace_addr", off!(pcihole_region, userspace_addr)),
-            ("sizeof enum pcihole_backing", size_of::<std::os::raw::c_uint>() as u64),
+            (
+                "pcihole_region.guest_phys_addr",
+                off!(pcihole_region, guest_phys_addr),
+            ),
+            (
+                "pcihole_region.memory_size",
+                off!(pcihole_region, memory_size),
+            ),
+            (
+                "pcihole_region.userspace_addr",
+                off!(pcihole_region, userspace_addr),
+            ),
+            (
+                "sizeof enum pcihole_backing",
+                size_of::<std::os::raw::c_uint>() as u64,
+            ),
             ("PCIHOLE_BACKING_NONE", PCIHOLE_BACKING_NONE as u64),
             ("PCIHOLE_BACKING_HUGETLB", PCIHOLE_BACKING_HUGETLB as u64),
             ("PCIHOLE_BACKING_THP", PCIHOLE_BACKING_THP as u64),
             ("PCIHOLE_BACKING_4K", PCIHOLE_BACKING_4K as u64),
             ("PCIHOLE_NO_BUDGET", PCIHOLE_NO_BUDGET as u64),
             ("PCIHOLE_KVM_MEM_PCI_HOLE", PCIHOLE_KVM_MEM_PCI_HOLE as u64),
-            ("PCIHOLE_ALLONES_CHUNK_DEFAULT", PCIHOLE_ALLONES_CHUNK_DEFAULT),
+            (
+                "PCIHOLE_ALLONES_CHUNK_DEFAULT",
+                PCIHOLE_ALLONES_CHUNK_DEFAULT,
+            ),
             ("PCIHOLE_PAGE_SIZE", PCIHOLE_PAGE_SIZE),
             ("PCIHOLE_BUS_SIZE", PCIHOLE_BUS_SIZE),
             ("PCIHOLE_BDF_STRLEN", PCIHOLE_BDF_STRLEN as u64),
             ("PCIHOLE_SEGMENT_STRLEN", PCIHOLE_SEGMENT_STRLEN as u64),
             // KVM
-            ("sizeof kvm_userspace_memory_region", size_of::<kvm_userspace_memory_region>() as u64),
-            ("alignof kvm_userspace_memory_region", align_of::<kvm_userspace_memory_region>() as u64),
-            ("kvm_userspace_memory_region.slot", off!(kvm_userspace_memory_region, slot)),
-            ("kvm_userspace_memory_region.flags", off!(kvm_userspace_memory_region, flags)),
-            ("kvm_userspace_memory_region.guest_phys_addr", off!(kvm_userspace_memory_region, guest_phys_addr)),
-            ("kvm_userspace_memory_region.memory_size", off!(kvm_userspace_memory_region, memory_size)),
-            ("kvm_userspace_memory_region.userspace_addr", off!(kvm_userspace_memory_region, userspace_addr)),
+            (
+                "sizeof kvm_userspace_memory_region",
+                size_of::<kvm_userspace_memory_region>() as u64,
+            ),
+            (
+                "alignof kvm_userspace_memory_region",
+                align_of::<kvm_userspace_memory_region>() as u64,
+            ),
+            (
+                "kvm_userspace_memory_region.slot",
+                off!(kvm_userspace_memory_region, slot),
+            ),
+            (
+                "kvm_userspace_memory_region.flags",
+                off!(kvm_userspace_memory_region, flags),
+            ),
+            (
+                "kvm_userspace_memory_region.guest_phys_addr",
+                off!(kvm_userspace_memory_region, guest_phys_addr),
+            ),
+            (
+                "kvm_userspace_memory_region.memory_size",
+                off!(kvm_userspace_memory_region, memory_size),
+            ),
+            (
+                "kvm_userspace_memory_region.userspace_addr",
+                off!(kvm_userspace_memory_region, userspace_addr),
+            ),
             ("sizeof kvm_segment", size_of::<kvm_segment>() as u64),
             ("kvm_segment.base", off!(kvm_segment, base)),
             ("kvm_segment.limit", off!(kvm_segment, limit)),
@@ -127,7 +206,10 @@ mod tests {
             ("kvm_sregs.cr0", off!(kvm_sregs, cr0)),
             ("kvm_sregs.cr4", off!(kvm_sregs, cr4)),
             ("kvm_sregs.efer", off!(kvm_sregs, efer)),
-            ("kvm_sregs.interrupt_bitmap", off!(kvm_sregs, interrupt_bitmap)),
+            (
+                "kvm_sregs.interrupt_bitmap",
+                off!(kvm_sregs, interrupt_bitmap),
+            ),
             ("sizeof kvm_regs", size_of::<kvm_regs>() as u64),
             ("kvm_regs.rsp", off!(kvm_regs, rsp)),
             ("kvm_regs.rip", off!(kvm_regs, rip)),
@@ -185,14 +267,22 @@ mod tests {
             }
         }
         assert!(bad.is_empty(), "ABI mismatches:\n{}", bad.join("\n"));
-        eprintln!("abi: {} sizes, offsets and numbers agree with pcihole.h and linux/kvm.h", c.len());
+        eprintln!(
+            "abi: {} sizes, offsets and numbers agree with pcihole.h and linux/kvm.h",
+            c.len()
+        );
     }
 
     #[test]
     fn region_is_the_kvm_record() {
         assert_eq!(size_of::<pcihole_region>(), 32);
         assert_eq!(size_of::<kvm_userspace_memory_region>(), 32);
-        let run = pcihole_run { gpa: 0xb000_1000, size: 7 * 4096, fn0_pages: 0, reserved: 0 };
+        let run = pcihole_run {
+            gpa: 0xb000_1000,
+            size: 7 * 4096,
+            fn0_pages: 0,
+            reserved: 0,
+        };
         let r = run_to_region(&run, 9, KVM_MEM_READONLY, 0x7f00_0020_0000).unwrap();
         let k: kvm_userspace_memory_region = r.into();
         assert_eq!(
@@ -217,7 +307,9 @@ mod tests {
     fn q35_plan_from_rust() {
         let seg = parse_segment("0:0xb0000000:0-255").unwrap();
         let mut l = Layout::new(&[seg], 0).unwrap();
-        for s in ["00:00.0", "00:01.0", "00:02.0", "00:1f.0", "00:1f.2", "00:1f.3"] {
+        for s in [
+            "00:00.0", "00:01.0", "00:02.0", "00:1f.0", "00:1f.2", "00:1f.3",
+        ] {
             assert!(l.set_present(&parse_bdf(s).unwrap(), true).unwrap());
         }
         let (runs, info) = l.plan(None).unwrap();

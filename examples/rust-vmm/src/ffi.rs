@@ -100,8 +100,10 @@ extern "C" {
         bdf: *const pcihole_bdf,
         present: bool,
     ) -> c_int;
-    pub fn pcihole_layout_is_present(layout: *const pcihole_layout, bdf: *const pcihole_bdf)
-        -> c_int;
+    pub fn pcihole_layout_is_present(
+        layout: *const pcihole_layout,
+        bdf: *const pcihole_bdf,
+    ) -> c_int;
     pub fn pcihole_layout_gpa_to_bdf(
         layout: *const pcihole_layout,
         gpa: u64,
@@ -155,7 +157,12 @@ pub struct Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.call, std::io::Error::from_raw_os_error(self.errno))
+        write!(
+            f,
+            "{}: {}",
+            self.call,
+            std::io::Error::from_raw_os_error(self.errno)
+        )
     }
 }
 
@@ -172,20 +179,27 @@ fn check(call: &'static str, rc: c_int) -> Result<c_int> {
 }
 
 fn cstring(call: &'static str, s: &str) -> Result<CString> {
-    CString::new(s).map_err(|_| Error { call, errno: libc::EINVAL })
+    CString::new(s).map_err(|_| Error {
+        call,
+        errno: libc::EINVAL,
+    })
 }
 
 pub fn parse_segment(s: &str) -> Result<pcihole_segment> {
     let c = cstring("pcihole_segment_parse", s)?;
     let mut seg = pcihole_segment::default();
-    check("pcihole_segment_parse", unsafe { pcihole_segment_parse(c.as_ptr(), &mut seg) })?;
+    check("pcihole_segment_parse", unsafe {
+        pcihole_segment_parse(c.as_ptr(), &mut seg)
+    })?;
     Ok(seg)
 }
 
 pub fn parse_bdf(s: &str) -> Result<pcihole_bdf> {
     let c = cstring("pcihole_bdf_parse", s)?;
     let mut bdf = pcihole_bdf::default();
-    check("pcihole_bdf_parse", unsafe { pcihole_bdf_parse(c.as_ptr(), &mut bdf) })?;
+    check("pcihole_bdf_parse", unsafe {
+        pcihole_bdf_parse(c.as_ptr(), &mut bdf)
+    })?;
     Ok(bdf)
 }
 
@@ -196,7 +210,10 @@ impl fmt::Display for pcihole_bdf {
         if rc < 0 {
             return write!(f, "<bad bdf {:?}>", self);
         }
-        let s: String = buf[..rc as usize].iter().map(|&c| c as u8 as char).collect();
+        let s: String = buf[..rc as usize]
+            .iter()
+            .map(|&c| c as u8 as char)
+            .collect();
         f.write_str(&s)
     }
 }
@@ -229,8 +246,10 @@ impl Layout {
     }
 
     pub fn is_present(&self, bdf: &pcihole_bdf) -> Result<bool> {
-        check("pcihole_layout_is_present", unsafe { pcihole_layout_is_present(self.ptr, bdf) })
-            .map(|r| r == 1)
+        check("pcihole_layout_is_present", unsafe {
+            pcihole_layout_is_present(self.ptr, bdf)
+        })
+        .map(|r| r == 1)
     }
 
     /// The function and register offset a guest-physical address hits.
@@ -307,7 +326,12 @@ pub fn plan_diff(old: &[pcihole_run], new: &[pcihole_run]) -> Result<(Vec<u32>, 
     Ok((del, add))
 }
 
-pub fn run_to_region(run: &pcihole_run, slot: u32, flags: u32, uaddr: u64) -> Result<pcihole_region> {
+pub fn run_to_region(
+    run: &pcihole_run,
+    slot: u32,
+    flags: u32,
+    uaddr: u64,
+) -> Result<pcihole_region> {
     let mut r = pcihole_region::default();
     check("pcihole_run_to_region", unsafe {
         pcihole_run_to_region(run, slot, flags, uaddr, &mut r)
@@ -326,13 +350,22 @@ impl AllOnes {
     pub fn new(chunk: u64) -> Result<Self> {
         let mut fd: c_int = -1;
         let mut backing: c_uint = PCIHOLE_BACKING_NONE;
-        check("pcihole_allones_memfd", unsafe { pcihole_allones_memfd(chunk, &mut fd, &mut backing) })?;
+        check("pcihole_allones_memfd", unsafe {
+            pcihole_allones_memfd(chunk, &mut fd, &mut backing)
+        })?;
         let size = unsafe { pcihole_allones_check(fd) };
         if size <= 0 {
             unsafe { libc::close(fd) };
-            return Err(Error { call: "pcihole_allones_check", errno: (-size) as i32 });
+            return Err(Error {
+                call: "pcihole_allones_check",
+                errno: (-size) as i32,
+            });
         }
-        Ok(AllOnes { fd, chunk: size as u64, backing })
+        Ok(AllOnes {
+            fd,
+            chunk: size as u64,
+            backing,
+        })
     }
 
     pub fn backing_name(&self) -> &'static str {
@@ -348,8 +381,14 @@ impl AllOnes {
     /// reads all-ones.
     pub fn map(&self, size: u64) -> Result<AllOnesMapping> {
         let mut addr: *mut c_void = std::ptr::null_mut();
-        check("pcihole_allones_map", unsafe { pcihole_allones_map(self.fd, self.chunk, size, &mut addr) })?;
-        Ok(AllOnesMapping { addr, size, offset: 0 })
+        check("pcihole_allones_map", unsafe {
+            pcihole_allones_map(self.fd, self.chunk, size, &mut addr)
+        })?;
+        Ok(AllOnesMapping {
+            addr,
+            size,
+            offset: 0,
+        })
     }
 
     /// The host range for a slot over `run`: host and guest addresses congruent

@@ -194,12 +194,18 @@ pub struct Kvm {
 impl Kvm {
     pub fn open() -> io::Result<Self> {
         let fd = cvt(unsafe {
-            libc::open(b"/dev/kvm\0".as_ptr() as *const _, libc::O_RDWR | libc::O_CLOEXEC)
+            libc::open(
+                b"/dev/kvm\0".as_ptr() as *const _,
+                libc::O_RDWR | libc::O_CLOEXEC,
+            )
         })?;
         let kvm = Kvm { fd: Fd(fd) };
         let v = ioctl_val(fd, KVM_GET_API_VERSION, 0)?;
         if v as u64 != KVM_API_VERSION {
-            return Err(io::Error::new(io::ErrorKind::Other, format!("KVM API version {}", v)));
+            return Err(io::Error::new(
+                io::ErrorKind::Other,
+                format!("KVM API version {}", v),
+            ));
         }
         Ok(kvm)
     }
@@ -211,7 +217,10 @@ impl Kvm {
     pub fn create_vm(&self) -> io::Result<VmFd> {
         let fd = ioctl_val(self.fd.0, KVM_CREATE_VM, 0)?;
         let run_size = ioctl_val(self.fd.0, KVM_GET_VCPU_MMAP_SIZE, 0)? as usize;
-        Ok(VmFd { fd: Fd(fd), run_size })
+        Ok(VmFd {
+            fd: Fd(fd),
+            run_size,
+        })
     }
 }
 
@@ -232,7 +241,10 @@ impl VmFd {
     /// # Safety
     /// `region.userspace_addr .. + memory_size` must be a valid mapping for as
     /// long as the slot exists (unless memory_size is 0 or the flags say no memory).
-    pub unsafe fn set_user_memory_region(&self, region: kvm_userspace_memory_region) -> io::Result<()> {
+    pub unsafe fn set_user_memory_region(
+        &self,
+        region: kvm_userspace_memory_region,
+    ) -> io::Result<()> {
         ioctl_ptr(self.fd.0, KVM_SET_USER_MEMORY_REGION, &region).map(|_| ())
     }
 
@@ -256,7 +268,11 @@ impl VmFd {
         if run == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
-        Ok(VcpuFd { fd, run: run as *mut u8, run_size: self.run_size })
+        Ok(VcpuFd {
+            fd,
+            run: run as *mut u8,
+            run_size: self.run_size,
+        })
     }
 }
 

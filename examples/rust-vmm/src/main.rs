@@ -32,10 +32,18 @@ fn devices() -> Result<Vec<Device>> {
 fn scans() -> Vec<Scan> {
     vec![
         // Every function of bus 0 (256 reads).
-        Scan { start: ECAM, count: 256, stride: 0x1000 },
+        Scan {
+            start: ECAM,
+            count: 256,
+            stride: 0x1000,
+        },
         // Function 0 of every device of buses 1-15, as pcibios_fixup_peer_bridges
         // does for 1-255 (480 reads).
-        Scan { start: ECAM + (1 << 20), count: 15 * 32, stride: 0x8000 },
+        Scan {
+            start: ECAM + (1 << 20),
+            count: 15 * 32,
+            stride: 0x8000,
+        },
     ]
 }
 
@@ -53,7 +61,10 @@ impl Scenario {
         let mut errors = c.errors.clone();
         if let Mode::Readonly { budget: None } = vm.mode {
             if ex.hole_reads != 0 {
-                errors.push(format!("{} hole-read exits with full readonly coverage, expected 0", ex.hole_reads));
+                errors.push(format!(
+                    "{} hole-read exits with full readonly coverage, expected 0",
+                    ex.hole_reads
+                ));
             }
         }
         println!(

@@ -79,7 +79,11 @@ pub struct Device {
 
 impl Device {
     pub fn new(bdf: &str, vendor: u16, device: u16) -> Result<Self> {
-        Ok(Device { bdf: ffi::parse_bdf(bdf)?, vendor, device })
+        Ok(Device {
+            bdf: ffi::parse_bdf(bdf)?,
+            vendor,
+            device,
+        })
     }
 
     fn config_read(&self, offset: u32, data: &mut [u8]) {
@@ -176,7 +180,8 @@ impl Vm {
     /// Create the VM, its RAM (one slot per vm-memory region) and the layout.
     pub fn new(kvm: &Kvm, segment: &str, devices: &[Device], mode: Mode) -> Result<Self> {
         let vm = kvm.create_vm().map_err(kvm_err("KVM_CREATE_VM"))?;
-        vm.set_tss_address(0xfffb_d000).map_err(kvm_err("KVM_SET_TSS_ADDR"))?;
+        vm.set_tss_address(0xfffb_d000)
+            .map_err(kvm_err("KVM_SET_TSS_ADDR"))?;
         let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), RAM_SIZE)])
             .map_err(|e| Error::Memory(format!("{:?}", e)))?;
         let slots = SlotAllocator::default();
@@ -192,7 +197,8 @@ impl Vm {
                 userspace_addr: host as u64,
             };
             // Safety: `mem` lives as long as the VM (same struct, dropped after the fd).
-            unsafe { vm.set_user_memory_region(region) }.map_err(kvm_err("KVM_SET_USER_MEMORY_REGION (RAM)"))?;
+            unsafe { vm.set_user_memory_region(region) }
+                .map_err(kvm_err("KVM_SET_USER_MEMORY_REGION (RAM)"))?;
         }
         let seg = ffi::parse_segment(segment)?;
         let mut layout = Layout::new(&[seg], 0)?;
@@ -232,7 +238,11 @@ impl Vm {
     }
 
     fn add_hole_slot(&mut self, run: pcihole_run) -> Result<()> {
-        let map = self.allones.as_ref().expect("all-ones memfd").map_for_run(&run)?;
+        let map = self
+            .allones
+            .as_ref()
+            .expect("all-ones memfd")
+            .map_for_run(&run)?;
         let slot = self.slots.next_slot();
         let region = ffi::run_to_region(&run, slot, KVM_MEM_READONLY, map.host_addr())?;
         // Safety: the mapping is kept in `holes` until the slot is deleted.
@@ -251,7 +261,8 @@ impl Vm {
             memory_size: 0,
             userspace_addr: 0,
         };
-        unsafe { self.vm.set_user_memory_region(region) }.map_err(kvm_err("KVM_SET_USER_MEMORY_REGION (delete)"))?;
+        unsafe { self.vm.set_user_memory_region(region) }
+            .map_err(kvm_err("KVM_SET_USER_MEMORY_REGION (delete)"))?;
         self.holes.remove(idx); // unmaps after the slot is gone
         Ok(())
     }
@@ -266,7 +277,10 @@ impl Vm {
     }
 
     pub fn backing_name(&self) -> &'static str {
-        self.allones.as_ref().map(|a| a.backing_name()).unwrap_or("none")
+        self.allones
+            .as_ref()
+            .map(|a| a.backing_name())
+            .unwrap_or("none")
     }
 
     pub fn memfd_bytes(&self) -> u64 {
@@ -303,14 +317,18 @@ impl Vm {
         self.holes.sort_by_key(|h| h.run.gpa);
         let now: Vec<pcihole_run> = self.holes.iter().map(|h| h.run).collect();
         if now != new {
-            return Err(Error::Guest("slots after the diff differ from the new plan".into()));
+            return Err(Error::Guest(
+                "slots after the diff differ from the new plan".into(),
+            ));
         }
         Ok((del.len(), add.len()))
     }
 
     /// Is a guest-physical address inside one of our hole slots?
     pub fn in_hole_slot(&self, gpa: u64) -> bool {
-        self.holes.iter().any(|h| gpa >= h.run.gpa && gpa < h.run.gpa + h.run.size)
+        self.holes
+            .iter()
+            .any(|h| gpa >= h.run.gpa && gpa < h.run.gpa + h.run.size)
     }
 
     /// What the guest must read at `gpa`.
@@ -354,15 +372,25 @@ impl Vm {
         s.cr4 = 0;
         s.efer = 0;
         vcpu.set_sregs(&s).map_err(kvm_err("KVM_SET_SREGS"))?;
-        let r = crate::kvm::kvm_regs { rip: CODE_GPA, rflags: 2, rsp: 0x8000, ..Default::default() };
+        let r = crate::kvm::kvm_regs {
+            rip: CODE_GPA,
+            rflags: 2,
+            rsp: 0x8000,
+            ..Default::default()
+        };
         vcpu.set_regs(&r).map_err(kvm_err("KVM_SET_REGS"))?;
         Ok(())
     }
 
     /// Load the scan code, run a fresh vCPU to HLT, answer its exits.  Returns the
     /// exit counts and the values the guest stored (one per read).
-    pub fn run_guest(&self, vcpu_id: u64, scans: &[Scan], write_gpa: u32, timeout: Duration)
-        -> Result<(Exits, Vec<u32>)> {
+    pub fn run_guest(
+        &self,
+        vcpu_id: u64,
+        scans: &[Scan],
+        write_gpa: u32,
+        timeout: Duration,
+    ) -> Result<(Exits, Vec<u32>)> {
         let code = guest_code(scans, write_gpa);
         self.mem
             .write_slice(&code, GuestAddress(CODE_GPA))
@@ -373,7 +401,10 @@ impl Vm {
             .write_slice(&poison, GuestAddress(RESULTS_GPA))
             .map_err(|e| Error::Memory(format!("{:?}", e)))?;
 
-        let mut vcpu = self.vm.create_vcpu(vcpu_id).map_err(kvm_err("KVM_CREATE_VCPU"))?;
+        let mut vcpu = self
+            .vm
+            .create_vcpu(vcpu_id)
+            .map_err(kvm_err("KVM_CREATE_VCPU"))?;
         self.setup_vcpu(&vcpu)?;
         let mut ex = Exits::default();
         let start = Instant::now();
@@ -396,11 +427,14 @@ impl Vm {
                         Ok(true) => ex.hole_reads += 1,
                         Ok(false) => match self.layout.gpa_to_bdf(gpa) {
                             Some((bdf, off)) => {
-                                let dev = match self.devices.iter().find(|d| d.bdf == bdf) {
-                                    Some(d) => d,
-                                    None => break Err(Error::Guest(format!(
-                                        "mmio path refused {:#x} ({}) but no device is there", gpa, bdf))),
-                                };
+                                let dev =
+                                    match self.devices.iter().find(|d| d.bdf == bdf) {
+                                        Some(d) => d,
+                                        None => break Err(Error::Guest(format!(
+                                            "mmio path refused {:#x} ({}) but no device is there",
+                                            gpa, bdf
+                                        ))),
+                                    };
                                 if is_write {
                                     ex.dev_writes += 1;
                                 } else {
@@ -408,7 +442,9 @@ impl Vm {
                                     ex.dev_reads += 1;
                                 }
                             }
-                            None => break Err(Error::Guest(format!("MMIO outside ECAM at {:#x}", gpa))),
+                            None => {
+                                break Err(Error::Guest(format!("MMIO outside ECAM at {:#x}", gpa)))
+                            }
                         },
                         Err(e) => break Err(e.into()),
                     }
@@ -417,13 +453,18 @@ impl Vm {
                     if start.elapsed() >= timeout {
                         let rip = vcpu.get_regs().map(|r| r.rip).unwrap_or(0);
                         break Err(Error::Guest(format!(
-                            "no HLT after {:?} (rip {:#x}, {} exits)", timeout, rip, ex.total)));
+                            "no HLT after {:?} (rip {:#x}, {} exits)",
+                            timeout, rip, ex.total
+                        )));
                     }
                     ex.total -= 1;
                 }
                 other => {
                     let rip = vcpu.get_regs().map(|r| r.rip).unwrap_or(0);
-                    break Err(Error::Guest(format!("unexpected exit {:?} at rip {:#x}", other, rip)));
+                    break Err(Error::Guest(format!(
+                        "unexpected exit {:?} at rip {:#x}",
+                        other, rip
+                    )));
                 }
             }
         };
@@ -482,13 +523,17 @@ pub fn check_run(vm: &Vm, scans: &[Scan], write_gpa: u32, ex: &Exits, vals: &[u3
         let want = match vm.expected(*gpa) {
             Some(w) => w,
             None => {
-                c.errors.push(format!("read {:#x} is not a config-space offset 0", gpa));
+                c.errors
+                    .push(format!("read {:#x} is not a config-space offset 0", gpa));
                 continue;
             }
         };
         let (bdf, _) = vm.layout.gpa_to_bdf(*gpa).unwrap();
         if v != want {
-            c.errors.push(format!("{} ({:#x}): guest read {:#010x}, expected {:#010x}", bdf, gpa, v, want));
+            c.errors.push(format!(
+                "{} ({:#x}): guest read {:#010x}, expected {:#010x}",
+                bdf, gpa, v, want
+            ));
         }
         if want == 0xffff_ffff {
             c.holes_seen += (v == want) as usize;
@@ -503,19 +548,31 @@ pub fn check_run(vm: &Vm, scans: &[Scan], write_gpa: u32, ex: &Exits, vals: &[u3
         }
     }
     if ex.hole_reads != c.expected_hole_exits {
-        c.errors.push(format!("{} hole-read exits, expected {}", ex.hole_reads, c.expected_hole_exits));
+        c.errors.push(format!(
+            "{} hole-read exits, expected {}",
+            ex.hole_reads, c.expected_hole_exits
+        ));
     }
     if ex.dev_reads != dev_reads {
-        c.errors.push(format!("{} device-read exits, expected {}", ex.dev_reads, dev_reads));
+        c.errors.push(format!(
+            "{} device-read exits, expected {}",
+            ex.dev_reads, dev_reads
+        ));
     }
     // The write to a hole: one exit (readonly slot or none), dropped by the mmio path.
     let write_is_hole = vm.expected(write_gpa as u64) == Some(0xffff_ffff);
     if write_is_hole && (ex.hole_writes != 1 || ex.dev_writes != 0) {
-        c.errors.push(format!("{} hole-write exits, expected 1", ex.hole_writes));
+        c.errors
+            .push(format!("{} hole-write exits, expected 1", ex.hole_writes));
     }
     // Every configured device that the scans cover must have been seen.
     for d in &vm.devices {
-        let covered = addrs.iter().any(|&a| vm.layout.gpa_to_bdf(a).map(|(b, _)| b == d.bdf).unwrap_or(false));
+        let covered = addrs.iter().any(|&a| {
+            vm.layout
+                .gpa_to_bdf(a)
+                .map(|(b, _)| b == d.bdf)
+                .unwrap_or(false)
+        });
         if covered && !c.devices_seen.contains_key(&d.bdf.to_string()) {
             c.errors.push(format!("device {} not seen", d.bdf));
         }
@@ -530,7 +587,7 @@ extern "C" fn on_alarm(_: libc::c_int) {}
 fn watchdog_arm(timeout: Duration) {
     unsafe {
         let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = on_alarm as usize;
+        sa.sa_sigaction = on_alarm as *const () as usize;
         libc::sigemptyset(&mut sa.sa_mask);
         sa.sa_flags = 0;
         libc::sigaction(libc::SIGALRM, &sa, std::ptr::null_mut());
