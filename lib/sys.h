@@ -39,7 +39,7 @@ bool ph_sys_should_fail(enum ph_sys_call kind);
 
 /*
  * Test hooks.  Arm: the @n-th (1-based) call of a kind in @mask fails with
- * @err (once).  @n 0 disarms.  ph_sys_calls() returns how many calls of the
+ * @err (once).  @n 0 disarms (the counts stay readable).  ph_sys_calls() returns how many calls of the
  * armed kinds were seen since arming; ph_sys_fired() whether the failure
  * happened.
  */
