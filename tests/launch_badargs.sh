@@ -53,6 +53,8 @@ expect "--segment 0:0xfff00000:0-1" --segment 0:0xfff00000:0-1
 expect "--segment 0:0x100000:0-0" --segment 0:0x100000:0-0
 expect "--bogus" --bogus
 expect "stray" stray
+expect "--plot-data x" --plot-data x
+expect "--device 00:20.0" --bench --device 00:20.0
 
 # And the help is not an error.
 "$launcher" --help >"$tmp/out" 2>&1 || { echo "FAIL: --help exits $?"; fail=1; }

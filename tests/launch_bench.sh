@@ -30,8 +30,22 @@ if printf '%s\n' "$out" | grep -q FAILED; then echo "FAIL: a mode failed"; fail=
 sh "$src/examples/bench.sh" --buses 2 --repeat 2 --json --launcher "$launcher" >"${TMPDIR:-/tmp}/launch_bench.$$.json"
 python3 -c 'import json, sys
 d = json.load(open(sys.argv[1]))
-modes = [r["mode"] for r in d["results"]]
-assert len(modes) == 5, modes
+modes = [r["label"] for r in d["results"]]
+assert modes[:3] == ["mmio", "naive-readonly", "readonly"] and "pci-hole" in modes and modes[-1] == "auto", modes
+for r in d["results"]:
+    assert r["exit"] == 0 or (r["label"] == "pci-hole" and r["exit"] == 3), r
+    if r["exit"] == 0:
+        assert r["report"]["ok"] is True, r
 print("json ok:", modes)' "${TMPDIR:-/tmp}/launch_bench.$$.json" || fail=1
 rm -f "${TMPDIR:-/tmp}/launch_bench.$$.json"
+
+# --plot draws a PNG where gnuplot is installed (never installed from here).
+if command -v gnuplot >/dev/null 2>&1; then
+	png=${TMPDIR:-/tmp}/launch_bench.$$.png
+	sh "$src/examples/bench.sh" --buses 2 --repeat 2 --plot "$png" --launcher "$launcher" >/dev/null
+	if [ "$(head -c 4 "$png" | tail -c 3)" = PNG ]; then echo "plot ok"; else echo "FAIL: no PNG from --plot"; fail=1; fi
+	rm -f "$png"
+else
+	echo "gnuplot not installed: --plot not tested"
+fi
 exit $fail

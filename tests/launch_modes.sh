@@ -17,7 +17,10 @@ if ! [ -r /dev/kvm ] || ! [ -w /dev/kvm ]; then
 	exit 77
 fi
 exec python3 - "$launcher" <<'PY'
-import json, subprocess, sys
+import json, os, subprocess, sys
+
+# The checks below set it themselves where they mean to.
+os.environ.pop("PCIHOLE_EXPECT_MODE", None)
 
 launcher = sys.argv[1]
 # (segment group, base, first bus, last bus)
@@ -127,6 +130,18 @@ for mode in ["readonly", "naive-readonly"]:
         check(r["slots"] == 1, "%s --slots 1: %d slots" % (mode, r["slots"]))
         check(0 < r["hole_exits_first"] < holes,
               "%s --slots 1: %d hole exits, want between 0 and %d" % (mode, r["hole_exits_first"], holes))
+
+# PCIHOLE_EXPECT_MODE (set by kernel/boot.sh) turns a silent fallback of auto
+# into a failure: the wrong expectation fails, the right one passes.
+auto = ran.get(("auto", "linux"))
+if auto:
+
+    for want, code in ((auto["mode"], 0), ("mmio" if auto["mode"] != "mmio" else "readonly", 1)):
+        env = dict(os.environ, PCIHOLE_EXPECT_MODE=want)
+        p = subprocess.run([launcher, "--mode", "auto"] + args, capture_output=True, text=True,
+                           env=env, timeout=300)
+        print("auto with PCIHOLE_EXPECT_MODE=%-9s exit %d %s" % (want, p.returncode, p.stderr.strip()))
+        check(p.returncode == code, "PCIHOLE_EXPECT_MODE=%s: exit %d, want %d" % (want, p.returncode, code))
 
 if failures:
     print("%d check(s) failed" % len(failures))
