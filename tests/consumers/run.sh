@@ -46,6 +46,7 @@ CC=${CC:-cc}
 export LC_ALL=C
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/pcihole-consumers.XXXXXX") || { echo "run.sh: mktemp failed" >&2; exit 1; }
+# shellcheck disable=SC2317  # called by the trap
 cleanup() {
 	if [ "${PCIHOLE_KEEP_TMP:-0}" = 1 ]; then
 		echo "run.sh: kept $TMP"
@@ -113,6 +114,7 @@ pass "cmake --install --prefix $PREFIX"
 
 PC=$(find "$PREFIX" -name libpcihole.pc -type f | head -n 1)
 SO_LINK=$(find "$PREFIX" -name libpcihole.so | head -n 1)
+# shellcheck disable=SC2034  # only checked for existence (the loop below)
 CMAKE_CFG=$(find "$PREFIX" -name pcihole-config.cmake -type f | head -n 1)
 HDR=$(find "$PREFIX" -name pcihole.h -type f | head -n 1)
 for v in PC SO_LINK CMAKE_CFG HDR; do
@@ -143,13 +145,13 @@ NSYM=$(printf '%s\n' "$SYMS" | grep -c '^pcihole_' || true)
 if [ -z "$BAD" ] && [ "$NSYM" -gt 0 ]; then
 	pass "exports: $NSYM symbols, all pcihole_*"
 else
-	fail "exports: non-API symbols in $SO_REAL: $(echo $BAD) (pcihole_* count $NSYM)"
+	fail "exports: non-API symbols in $SO_REAL: $(printf '%s' "$BAD" | tr '\n' ' ')(pcihole_* count $NSYM)"
 fi
 UNVERSIONED=$(nm -D --defined-only "$SO_REAL" | awk '$3 ~ /^pcihole_/ && $3 !~ /@@?LIBPCIHOLE_/ {print $3}')
 if [ -z "$UNVERSIONED" ]; then
 	pass "every pcihole_* symbol carries a LIBPCIHOLE_* version"
 else
-	fail "unversioned exports: $(echo $UNVERSIONED)"
+	fail "unversioned exports: $(printf '%s' "$UNVERSIONED" | tr '\n' ' ')"
 fi
 printf '#include <pcihole.h>\nint main(void) { return PCIHOLE_VERSION_MAJOR; }\n' >"$TMP/hdr.c"
 if step 60 header-c "$CC" -std=c99 -pedantic -Wall -Wextra -Werror -I"$INCDIR" -fsyntax-only "$TMP/hdr.c"; then
@@ -202,13 +204,26 @@ if step 120 pc-build make -C "$TMP/src/pkgconfig" CC="$CC"; then
 	else
 		fail "pkg-config consumer run"
 	fi
-	if env LD_LIBRARY_PATH="$LIBDIR" ldd "$TMP/src/pkgconfig/q35-pkgconfig" 2>&1 | grep -q "libpcihole.so.0 => $LIBDIR/"; then
+	# (ldd output captured first: grep -q closing the pipe early would fail it under pipefail)
+	LDD=$(env LD_LIBRARY_PATH="$LIBDIR" ldd "$TMP/src/pkgconfig/q35-pkgconfig" 2>&1)
+	if grep -q "libpcihole.so.0 => $LIBDIR/" <<<"$LDD"; then
 		pass "pkg-config consumer loads libpcihole.so.0 from the install prefix"
 	else
-		fail "pkg-config consumer does not load libpcihole.so.0 from $LIBDIR: $(env LD_LIBRARY_PATH="$LIBDIR" ldd "$TMP/src/pkgconfig/q35-pkgconfig" 2>&1 | grep pcihole)"
+		fail "pkg-config consumer does not load libpcihole.so.0 from $LIBDIR: $(grep pcihole <<<"$LDD")"
 	fi
 else
 	fail "pkg-config consumer build"
+fi
+# Fully static: Libs.private (pkg-config --static) must be enough.
+if step 120 pc-build-static make -C "$TMP/src/pkgconfig" CC="$CC" q35-pkgconfig-static; then
+	if step 60 pc-run-static "$TMP/src/pkgconfig/q35-pkgconfig-static" &&
+		grep -q '5 runs, 65530 hole pages: ok' "$TMP/pc-run-static.log"; then
+		pass "$(cat "$TMP/pc-run-static.log")"
+	else
+		fail "static pkg-config consumer run"
+	fi
+else
+	fail "static pkg-config consumer: $CC -static ... \$(pkg-config --static --cflags --libs libpcihole)"
 fi
 
 # ---------------------------------------------------------------------------
@@ -231,12 +246,14 @@ if step 120 cm-configure cmake -S "$TMP/src/cmake" -B "$TMP/build-cmake" \
 		fi
 	done
 	# No LD_LIBRARY_PATH: the imported target's location gives the build RPATH.
-	if ldd "$TMP/build-cmake/q35-cmake" 2>&1 | grep -q "libpcihole.so.0 => $LIBDIR/"; then
+	LDD=$(ldd "$TMP/build-cmake/q35-cmake" 2>&1)
+	if grep -q "libpcihole.so.0 => $LIBDIR/" <<<"$LDD"; then
 		pass "CMake consumer loads libpcihole.so.0 from the install prefix"
 	else
 		fail "CMake consumer does not load libpcihole.so.0 from $LIBDIR"
 	fi
-	if ldd "$TMP/build-cmake/q35-cmake-static" 2>&1 | grep -q libpcihole; then
+	LDD=$(ldd "$TMP/build-cmake/q35-cmake-static" 2>&1)
+	if grep -q libpcihole <<<"$LDD"; then
 		fail "q35-cmake-static links libpcihole.so (pcihole::pcihole_static should be the archive)"
 	else
 		pass "pcihole::pcihole_static links the archive"
