@@ -8,3 +8,6 @@ pub mod kvm;
 pub mod vmm;
 
 mod abi;
+
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+compile_error!("this example drives an x86 guest through Linux KVM: x86_64 Linux only");
