@@ -17,12 +17,20 @@
  *   - handle_mmio():    present functions first (the VMM's own devices),
  *                       then pcihole_mmio_access() for everything else
  *
+ * Examples:
+ *   pcihole-launch --device 00:00.0 --device 00:1f.0,multifunction \
+ *                  --device 00:1f.3 --mode readonly --scan linux --repeat 3
+ *   pcihole-launch --bench          # every mode side by side, q35 layout
+ *   examples/bench.sh --plot b.png  # the same, plus a chart
+ *
  * Exit codes: 0 all scans found exactly the configured functions; 1 they did
  * not, or the VM failed; 2 bad arguments; 3 the kernel cannot do the asked
  * mode (the message names the missing capability).
  *
  * Self-contained on purpose (libc + libpcihole only) so it can run inside a
- * minimal initramfs, e.g. the kernel/ QEMU leg.
+ * minimal initramfs, e.g. the kernel/ QEMU leg.  A static binary for that:
+ *   cc -O2 -static -D_GNU_SOURCE -Iinclude -Ilib examples/pcihole-launch.c \
+ *      lib/[a-z]*.c -lpthread -o pcihole-launch
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -67,14 +75,14 @@ enum {
  */
 #define G_STACK_TOP	0x1000	/* stack grows down from here */
 #define G_CODE		0x1000	/* guest code, at most 4 KiB */
-#define G_PARAM		0x2000	/* struct guest_param */
+#define G_PARAM		0x2000	/* parameters, written by the VMM: */
 #define G_P_KIND	0x2000	/*   scan pattern */
 #define G_P_REPEAT	0x2004	/*   scans left */
 #define G_P_NSEGS	0x2008	/*   number of windows */
 #define G_P_END		0x200c	/*   first byte after the result area */
 #define G_P_BAR0	0x2010	/*   scratch: BAR0 sizing read-back (firmware) */
 #define G_P_SEGS	0x2020	/*   { u32 base, u32 buses } per window */
-#define G_RESULT	0x4000	/* struct guest_result */
+#define G_RESULT	0x4000	/* results, written by the guest: */
 #define G_R_COUNT	0x4000	/*   functions found by the last scan */
 #define G_R_FULL	0x4004	/*   set when the result area overflowed */
 #define G_R_ENTRIES	0x4010	/*   struct guest_entry[] */
@@ -686,6 +694,30 @@ static void check_segment_placement(const struct options *o)
 	}
 }
 
+static struct function *find_function(struct options *o, const struct pcihole_bdf *bdf)
+{
+	struct function key = { .bdf = *bdf };
+
+	return bsearch(&key, o->fns, o->nr_fns, sizeof(*o->fns), function_cmp);
+}
+
+/*
+ * Test seam: a VMM bug that leaves a device out of the presence map.  The
+ * library then serves its page as a hole, the guest misses the device, and
+ * the check after each scan must fail loudly (tests/launch_modes.sh).
+ */
+static void test_hide(struct options *o, struct pcihole_layout *layout)
+{
+	const char *hide = getenv("PCIHOLE_LAUNCH_TEST_HIDE");
+	struct pcihole_bdf bdf;
+
+	if (!hide || !*hide)
+		return;
+	if (pcihole_bdf_parse(hide, &bdf) < 0 || !find_function(o, &bdf))
+		usage_error("PCIHOLE_LAUNCH_TEST_HIDE=%s: not a configured device", hide);
+	pcihole_layout_set_present(layout, &bdf, false);
+}
+
 /*
  * Segments and present functions become a struct pcihole_layout: the one
  * object both the plan and the mmio path read.
@@ -743,14 +775,8 @@ static struct pcihole_layout *setup_layout(struct options *o)
 	}
 	for (size_t i = 0; i < o->nr_fns; i++)
 		function_init(&o->fns[i]);
+	test_hide(o, layout);
 	return layout;
-}
-
-static struct function *find_function(struct options *o, const struct pcihole_bdf *bdf)
-{
-	struct function key = { .bdf = *bdf };
-
-	return bsearch(&key, o->fns, o->nr_fns, sizeof(*o->fns), function_cmp);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -143,6 +143,16 @@ if auto:
         print("auto with PCIHOLE_EXPECT_MODE=%-9s exit %d %s" % (want, p.returncode, p.stderr.strip()))
         check(p.returncode == code, "PCIHOLE_EXPECT_MODE=%s: exit %d, want %d" % (want, p.returncode, code))
 
+# A presence map that lacks a configured device (a VMM bug, injected through
+# the launcher's test seam): the guest misses it and the launcher must fail.
+for mode in ["mmio", "readonly", "naive-readonly"]:
+    env = dict(os.environ, PCIHOLE_LAUNCH_TEST_HIDE="00:02.0")
+    p = subprocess.run([launcher, "--mode", mode] + args, capture_output=True, text=True,
+                       env=env, timeout=300)
+    print("%s with 00:02.0 hidden: exit %d, %s" % (mode, p.returncode, p.stderr.strip().splitlines()[:1]))
+    check(p.returncode == 1 and "missed 0000:00:02.0" in p.stderr,
+          "%s with 00:02.0 hidden: exit %d, want 1 and 'missed 0000:00:02.0'" % (mode, p.returncode))
+
 if failures:
     print("%d check(s) failed" % len(failures))
     sys.exit(1)
