@@ -131,6 +131,26 @@ mod tests {
                 "pcihole_region.userspace_addr",
                 off!(pcihole_region, userspace_addr),
             ),
+            ("sizeof pcihole_caps", size_of::<pcihole_caps>() as u64),
+            ("alignof pcihole_caps", align_of::<pcihole_caps>() as u64),
+            (
+                "pcihole_caps.readonly_mem",
+                off!(pcihole_caps, readonly_mem),
+            ),
+            ("pcihole_caps.nr_memslots", off!(pcihole_caps, nr_memslots)),
+            (
+                "pcihole_caps.pci_hole_cap",
+                off!(pcihole_caps, pci_hole_cap),
+            ),
+            (
+                "pcihole_caps.pci_hole_works",
+                off!(pcihole_caps, pci_hole_works),
+            ),
+            (
+                "pcihole_caps.pre_fault_memory",
+                off!(pcihole_caps, pre_fault_memory),
+            ),
+            ("pcihole_caps.reserved", off!(pcihole_caps, reserved)),
             (
                 "sizeof enum pcihole_backing",
                 size_of::<std::os::raw::c_uint>() as u64,

@@ -77,6 +77,18 @@ pub struct pcihole_region {
     pub userspace_addr: u64,
 }
 
+/// What the running kernel offers (pcihole_probe).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct pcihole_caps {
+    pub readonly_mem: u32,
+    pub nr_memslots: u32,
+    pub pci_hole_cap: u32,
+    pub pci_hole_works: u32,
+    pub pre_fault_memory: u32,
+    pub reserved: [u32; 3],
+}
+
 /// Opaque.
 #[repr(C)]
 pub struct pcihole_layout {
@@ -142,6 +154,7 @@ extern "C" {
         userspace_addr: u64,
         region: *mut pcihole_region,
     ) -> c_int;
+    pub fn pcihole_probe(kvm_fd: c_int, fresh: bool, caps: *mut pcihole_caps) -> c_int;
     pub fn pcihole_allones_memfd(chunk: u64, fd: *mut c_int, backing: *mut c_uint) -> c_int;
     pub fn pcihole_allones_check(fd: c_int) -> i64;
     pub fn pcihole_allones_map(fd: c_int, chunk: u64, size: u64, addr: *mut *mut c_void) -> c_int;
@@ -337,6 +350,16 @@ pub fn run_to_region(
         pcihole_run_to_region(run, slot, flags, uaddr, &mut r)
     })?;
     Ok(r)
+}
+
+/// Probe KVM through an open /dev/kvm: KVM_MEM_PCI_HOLE counts only when a
+/// throwaway guest read all-ones from such a slot without an exit.
+pub fn probe(kvm_fd: RawFd) -> Result<pcihole_caps> {
+    let mut caps = pcihole_caps::default();
+    check("pcihole_probe", unsafe {
+        pcihole_probe(kvm_fd, false, &mut caps)
+    })?;
+    Ok(caps)
 }
 
 /// The sealed all-ones memfd (one per host is enough).

@@ -210,6 +210,10 @@ impl Kvm {
         Ok(kvm)
     }
 
+    pub fn as_raw_fd(&self) -> RawFd {
+        self.fd.0
+    }
+
     pub fn check_extension(&self, cap: u64) -> i32 {
         ioctl_val(self.fd.0, KVM_CHECK_EXTENSION, cap as c_ulong).unwrap_or(0)
     }

@@ -59,7 +59,7 @@ impl Scenario {
         let dt = t.elapsed();
         let c = check_run(vm, &scans, WRITE_GPA, &ex, &vals);
         let mut errors = c.errors.clone();
-        if let Mode::Readonly { budget: None } = vm.mode {
+        if matches!(vm.mode, Mode::Readonly { budget: None } | Mode::PciHole) {
             if ex.hole_reads != 0 {
                 errors.push(format!(
                     "{} hole-read exits with full readonly coverage, expected 0",
@@ -98,7 +98,7 @@ impl Scenario {
         // Hotplug 00:03.0 and scan again with the slots the plan diff left.
         let before = vm.hole_slots();
         let (del, add) = vm.hotplug(Device::new("00:03.0", 0x1af4, 0x1042)?)?;
-        if let Mode::Readonly { budget: None } = mode {
+        if matches!(mode, Mode::Readonly { budget: None } | Mode::PciHole) {
             if (del, add) != (1, 2) || vm.hole_slots() != before + 1 {
                 self.failures += 1;
                 println!("  FAIL: hotplug of 00:03.0 changed {} / {} slots, expected 1 deleted, 2 created", del, add);
@@ -136,13 +136,27 @@ fn main() {
         kvm.check_extension(KVM_CAP_NR_MEMSLOTS)
     );
     let mut modes = vec![Mode::Mmio];
+    let mut probe_failed = false;
+    match pcihole_vmm::ffi::probe(kvm.as_raw_fd()) {
+        Ok(c) if c.pci_hole_works != 0 => modes.push(Mode::PciHole),
+        Ok(c) => println!(
+            "note: no working KVM_MEM_PCI_HOLE (capability {}, functional probe {}): pci-hole scenario skipped",
+            c.pci_hole_cap, c.pci_hole_works
+        ),
+        Err(e) => {
+            println!("FAIL: {}", e);
+            probe_failed = true;
+        }
+    }
     if readonly {
         modes.push(Mode::Readonly { budget: None });
         modes.push(Mode::Readonly { budget: Some(2) });
     } else {
         println!("note: no KVM_CAP_READONLY_MEM: readonly scenarios skipped");
     }
-    let mut s = Scenario { failures: 0 };
+    let mut s = Scenario {
+        failures: probe_failed as u32,
+    };
     for m in modes {
         if let Err(e) = s.scenario(&kvm, m) {
             println!("FAIL: {}: {}", m, e);

@@ -15,7 +15,9 @@ use vm_memory::{
     MemoryRegionAddress,
 };
 
-use crate::ffi::{self, pcihole_bdf, pcihole_run, AllOnes, AllOnesMapping, Layout};
+use crate::ffi::{
+    self, pcihole_bdf, pcihole_run, AllOnes, AllOnesMapping, Layout, PCIHOLE_KVM_MEM_PCI_HOLE,
+};
 use crate::kvm::{kvm_userspace_memory_region, Kvm, VcpuExit, VcpuFd, VmFd, KVM_MEM_READONLY};
 
 /// Guest RAM: 1 MiB at 0.  The code at 64 KiB, the results at 128 KiB.
@@ -131,6 +133,8 @@ pub fn guest_code(scans: &[Scan], write_gpa: u32) -> Vec<u8> {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
+    /// KVM_MEM_PCI_HOLE slots (kernel/ series): no memory behind them at all.
+    PciHole,
     /// No slots: every hole access exits and pcihole_mmio_access answers it.
     Mmio,
     /// KVM_MEM_READONLY slots over the all-ones memfd, at most `budget` of them.
@@ -141,6 +145,7 @@ impl fmt::Display for Mode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Mode::Mmio => write!(f, "mmio"),
+            Mode::PciHole => write!(f, "pci-hole"),
             Mode::Readonly { budget: None } => write!(f, "readonly"),
             Mode::Readonly { budget: Some(b) } => write!(f, "readonly, budget {}", b),
         }
@@ -161,7 +166,9 @@ pub struct Exits {
 struct HoleSlot {
     slot: u32,
     run: pcihole_run,
-    map: AllOnesMapping,
+    /// None for a PCI_HOLE slot (no host memory).
+    map: Option<AllOnesMapping>,
+    flags: u32,
 }
 
 pub struct Vm {
@@ -224,9 +231,10 @@ impl Vm {
     fn apply_plan(&mut self) -> Result<()> {
         let budget = match self.mode {
             Mode::Mmio => return Ok(()),
+            Mode::PciHole => None,
             Mode::Readonly { budget } => budget,
         };
-        if self.allones.is_none() {
+        if self.allones.is_none() && self.mode != Mode::PciHole {
             self.allones = Some(AllOnes::new(0)?);
         }
         let (runs, info) = self.layout.plan(budget)?;
@@ -238,17 +246,24 @@ impl Vm {
     }
 
     fn add_hole_slot(&mut self, run: pcihole_run) -> Result<()> {
-        let map = self
-            .allones
-            .as_ref()
-            .expect("all-ones memfd")
-            .map_for_run(&run)?;
+        let (flags, map) = if self.mode == Mode::PciHole {
+            (PCIHOLE_KVM_MEM_PCI_HOLE, None)
+        } else {
+            let ones = self.allones.as_ref().expect("all-ones memfd");
+            (KVM_MEM_READONLY, Some(ones.map_for_run(&run)?))
+        };
+        let uaddr = map.as_ref().map(|m| m.host_addr()).unwrap_or(0);
         let slot = self.slots.next_slot();
-        let region = ffi::run_to_region(&run, slot, KVM_MEM_READONLY, map.host_addr())?;
+        let region = ffi::run_to_region(&run, slot, flags, uaddr)?;
         // Safety: the mapping is kept in `holes` until the slot is deleted.
         unsafe { self.vm.set_user_memory_region(region.into()) }
             .map_err(kvm_err("KVM_SET_USER_MEMORY_REGION (hole)"))?;
-        self.holes.push(HoleSlot { slot, run, map });
+        self.holes.push(HoleSlot {
+            slot,
+            run,
+            map,
+            flags,
+        });
         Ok(())
     }
 
@@ -256,7 +271,7 @@ impl Vm {
         let h = &self.holes[idx];
         let region = kvm_userspace_memory_region {
             slot: h.slot,
-            flags: KVM_MEM_READONLY,
+            flags: h.flags,
             guest_phys_addr: h.run.gpa,
             memory_size: 0,
             userspace_addr: 0,
@@ -273,7 +288,10 @@ impl Vm {
 
     /// Host address space of the all-ones mappings (whole chunks).
     pub fn hole_mapped_bytes(&self) -> u64 {
-        self.holes.iter().map(|h| h.map.size).sum()
+        self.holes
+            .iter()
+            .map(|h| h.map.as_ref().map(|m| m.size).unwrap_or(0))
+            .sum()
     }
 
     pub fn backing_name(&self) -> &'static str {
@@ -302,7 +320,7 @@ impl Vm {
         self.devices.push(dev);
         let budget = match self.mode {
             Mode::Readonly { budget } => budget,
-            Mode::Mmio => None,
+            Mode::Mmio | Mode::PciHole => None,
         };
         let (new, info) = self.layout.plan(budget)?;
         self.nr_runs = info.nr_runs;
@@ -427,14 +445,15 @@ impl Vm {
                         Ok(true) => ex.hole_reads += 1,
                         Ok(false) => match self.layout.gpa_to_bdf(gpa) {
                             Some((bdf, off)) => {
-                                let dev =
-                                    match self.devices.iter().find(|d| d.bdf == bdf) {
-                                        Some(d) => d,
-                                        None => break Err(Error::Guest(format!(
+                                let dev = match self.devices.iter().find(|d| d.bdf == bdf) {
+                                    Some(d) => d,
+                                    None => {
+                                        break Err(Error::Guest(format!(
                                             "mmio path refused {:#x} ({}) but no device is there",
                                             gpa, bdf
-                                        ))),
-                                    };
+                                        )))
+                                    }
+                                };
                                 if is_write {
                                     ex.dev_writes += 1;
                                 } else {
