@@ -146,7 +146,7 @@ static const struct field caps_fields[] = {
 	F(pcihole_caps, reserved, 20, 12),
 };
 
-static const struct field ctx_config_fields[] = {
+static const struct field ctx_config_fields[] __attribute__((unused)) = {
 	F(pcihole_ctx_config, mode, 0, 4),
 	F(pcihole_ctx_config, flags, 4, 4),
 	F(pcihole_ctx_config, slot_base, 8, 4),
@@ -177,7 +177,9 @@ static const struct layout_check checks[] = {
 	S(pcihole_plan_info, 40, 8, plan_info_fields),
 	S(pcihole_region, 32, 8, region_fields),
 	S(pcihole_caps, 32, 4, caps_fields),
+#if UINTPTR_MAX == UINT64_MAX	/* pointers in it: the numbers are for LP64 */
 	S(pcihole_ctx_config, 56, 8, ctx_config_fields),
+#endif
 	S(pcihole_ctx_stats, 48, 8, ctx_stats_fields),
 };
 
