@@ -362,8 +362,11 @@ extern const unsigned char pcihole_guest[], pcihole_guest_end[];
 
 struct function {
 	struct pcihole_bdf bdf;
+	const char *opt;		/* "--device" or "--hotplug", for messages */
 	const char *arg;		/* as given, for messages */
 	bool multifunction;
+	bool hotplug;			/* --hotplug: absent until after scan 1 */
+	bool unplug;			/* --unplug: removed after scan 1 */
 	uint16_t device_id;
 	uint8_t cfg[CFG_SIZE];
 	uint8_t wmask[CFG_SIZE];
@@ -489,6 +492,9 @@ struct options {
 	bool verbose;
 	bool bench;		/* --bench: every mode side by side */
 	const char *plot_data;	/* --plot-data FILE (with --bench) */
+	const char *unplug[256];	/* --unplug BDF, as given */
+	size_t nr_unplug;
+	bool hotplug;		/* any --hotplug or --unplug */
 };
 
 static const char usage_text[] =
@@ -508,6 +514,10 @@ static const char usage_text[] =
 	"  --no-prefault            do not pre-fault the readonly slots\n"
 	"  --json                   print the results as one JSON object\n"
 	"  -v, --verbose            log what libpcihole does\n"
+	"  --hotplug BDF[,multifunction]\n"
+	"                           a function that appears after scan 1 (the library\n"
+	"                           re-plans and changes only the slots that differ)\n"
+	"  --unplug BDF             a --device that disappears after scan 1\n"
 	"  --bench                  run every mode side by side, each in a fresh VM, and\n"
 	"                           print one table (default devices: the q35 six,\n"
 	"                           00:00.0 00:01.0 00:02.0 00:1f.0 00:1f.2 00:1f.3)\n"
@@ -542,7 +552,7 @@ static unsigned long parse_count(const char *opt, const char *arg,
 	return v;
 }
 
-static void add_device(struct options *o, const char *arg)
+static void add_device(struct options *o, const char *opt, const char *arg)
 {
 	char bdf_text[32];
 	const char *comma = strchr(arg, ',');
@@ -550,12 +560,13 @@ static void add_device(struct options *o, const char *arg)
 	struct function *f;
 
 	if (n >= sizeof(bdf_text))
-		usage_error("--device %s: malformed function address (want BB:DD.F or SSSS:BB:DD.F)", arg);
+		usage_error("%s %s: malformed function address (want BB:DD.F or SSSS:BB:DD.F)",
+			    opt, arg);
 	memcpy(bdf_text, arg, n);
 	bdf_text[n] = '\0';
 
 	if (o->nr_fns >= 0x10000)
-		usage_error("--device %s: too many devices", arg);
+		usage_error("%s %s: too many devices", opt, arg);
 	f = realloc(o->fns, (o->nr_fns + 1) * sizeof(*f));
 	if (!f) {
 		fprintf(stderr, PROG ": out of memory\n");
@@ -564,13 +575,16 @@ static void add_device(struct options *o, const char *arg)
 	o->fns = f;
 	f = &o->fns[o->nr_fns];
 	memset(f, 0, sizeof(*f));
+	f->opt = opt;
 	f->arg = arg;
+	f->hotplug = !strcmp(opt, "--hotplug");
 	if (pcihole_bdf_parse(bdf_text, &f->bdf) < 0)
-		usage_error("--device %s: malformed function address (want BB:DD.F or SSSS:BB:DD.F)", arg);
+		usage_error("%s %s: malformed function address (want BB:DD.F or SSSS:BB:DD.F)",
+			    opt, arg);
 	if (comma) {
 		if (strcmp(comma + 1, "multifunction") != 0)
-			usage_error("--device %s: unknown property '%s' (only 'multifunction')",
-				    arg, comma + 1);
+			usage_error("%s %s: unknown property '%s' (only 'multifunction')",
+				    opt, arg, comma + 1);
 		f->multifunction = true;
 	}
 	f->device_id = (uint16_t)(DEVICE_ID_BASE + o->nr_fns);
@@ -599,6 +613,8 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "bench", no_argument, NULL, 'B' },
 		{ "plot-data", required_argument, NULL, 'D' },
+		{ "hotplug", required_argument, NULL, 'H' },
+		{ "unplug", required_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -624,7 +640,15 @@ static void parse_options(int argc, char **argv, struct options *o)
 			o->seg_args[o->nr_segs++] = optarg;
 			break;
 		case 'd':
-			add_device(o, optarg);
+			add_device(o, "--device", optarg);
+			break;
+		case 'H':
+			add_device(o, "--hotplug", optarg);
+			break;
+		case 'U':
+			if (o->nr_unplug >= sizeof(o->unplug) / sizeof(o->unplug[0]))
+				usage_error("--unplug %s: too many", optarg);
+			o->unplug[o->nr_unplug++] = optarg;
 			break;
 		case 'm':
 			v = lookup(mode_names, sizeof(mode_names) / sizeof(mode_names[0]), optarg);
@@ -673,13 +697,27 @@ static void parse_options(int argc, char **argv, struct options *o)
 		usage_error("%s: unexpected argument", argv[optind]);
 	if (o->plot_data && !o->bench)
 		usage_error("--plot-data %s: only with --bench", o->plot_data);
+	for (size_t i = 0; i < o->nr_fns; i++)
+		o->hotplug |= o->fns[i].hotplug;
+	o->hotplug |= o->nr_unplug > 0;
+	if (o->hotplug) {
+		const char *what = o->nr_unplug ? "--unplug" : "--hotplug";
+
+		if (o->bench)
+			usage_error("%s: not with --bench", what);
+		if (o->mode == LM_NAIVE_READONLY)
+			usage_error("%s: mode naive-readonly has no hotplug (its slots are made by hand)",
+				    what);
+		if (o->repeat < 2)
+			usage_error("%s: needs --repeat 2 or more (it happens after scan 1)", what);
+	}
 	if (o->bench && !o->nr_fns) {
 		static const char *const q35[] = {
 			"00:00.0", "00:01.0", "00:02.0", "00:1f.0,multifunction", "00:1f.2", "00:1f.3",
 		};
 
 		for (size_t i = 0; i < sizeof(q35) / sizeof(q35[0]); i++)
-			add_device(o, q35[i]);
+			add_device(o, "--device", q35[i]);
 	}
 
 	if (!o->nr_segs) {
@@ -709,6 +747,12 @@ static void check_segment_placement(const struct options *o)
 			usage_error("--segment %s: window overlaps guest RAM (0-0x%x)",
 				    o->seg_args[i], GUEST_LOW_END - 1);
 	}
+}
+
+/* Is @f present before (@phase 0) or after (1) the hotplug after scan 1? */
+static bool function_live(const struct function *f, int phase)
+{
+	return phase ? !f->unplug : !f->hotplug;
 }
 
 static struct function *find_function(struct options *o, const struct pcihole_bdf *bdf)
@@ -764,13 +808,18 @@ static struct pcihole_layout *setup_layout(struct options *o)
 
 		r = pcihole_layout_set_present(layout, &f->bdf, true);
 		if (r == -ENOENT)
-			usage_error("--device %s: %s is in no segment's bus range", f->arg,
+			usage_error("%s %s: %s is in no segment's bus range", f->opt, f->arg,
 				    bdf_str(&f->bdf, a));
 		if (r == 0)
-			usage_error("--device %s: duplicate device %s", f->arg, bdf_str(&f->bdf, a));
+			usage_error("%s %s: duplicate device %s", f->opt, f->arg,
+				    bdf_str(&f->bdf, a));
 		if (r < 0)
-			usage_error("--device %s: %s", f->arg, strerror(-r));
+			usage_error("%s %s: %s", f->opt, f->arg, strerror(-r));
 	}
+	/* Hotplugged functions were set above only to catch duplicates. */
+	for (size_t i = 0; i < o->nr_fns; i++)
+		if (o->fns[i].hotplug)
+			pcihole_layout_set_present(layout, &o->fns[i].bdf, false);
 
 	/*
 	 * Real PCI (and every scan that skips functions 1-7 of a single-function
@@ -778,17 +827,32 @@ static struct pcihole_layout *setup_layout(struct options *o)
 	 * exist; QEMU refuses the same configuration.
 	 */
 	qsort(o->fns, o->nr_fns, sizeof(*o->fns), function_cmp);
-	for (size_t i = 0; i < o->nr_fns; i++) {
-		struct function *f = &o->fns[i];
-		struct function key = { .bdf = f->bdf }, *f0;
+	for (size_t i = 0; i < o->nr_unplug; i++) {
+		struct function key = { 0 }, *f;
 
-		if (f->bdf.fn == 0)
-			continue;
-		key.bdf.fn = 0;
-		f0 = bsearch(&key, o->fns, o->nr_fns, sizeof(*o->fns), function_cmp);
-		if (!f0 || !f0->multifunction)
-			usage_error("--device %s: function %u needs %s,multifunction", f->arg,
-				    f->bdf.fn, bdf_str(&key.bdf, a));
+		if (pcihole_bdf_parse(o->unplug[i], &key.bdf) < 0)
+			usage_error("--unplug %s: malformed function address (want BB:DD.F or "
+				    "SSSS:BB:DD.F)", o->unplug[i]);
+		f = bsearch(&key, o->fns, o->nr_fns, sizeof(*o->fns), function_cmp);
+		if (!f || f->hotplug || f->unplug)
+			usage_error("--unplug %s: not a --device (or given twice)", o->unplug[i]);
+		f->unplug = true;
+	}
+	/* Before and after the hotplug alike. */
+	for (int phase = 0; phase < 2; phase++) {
+		for (size_t i = 0; i < o->nr_fns; i++) {
+			struct function *f = &o->fns[i];
+			struct function key = { .bdf = f->bdf }, *f0;
+
+			if (f->bdf.fn == 0 || !function_live(f, phase))
+				continue;
+			key.bdf.fn = 0;
+			f0 = bsearch(&key, o->fns, o->nr_fns, sizeof(*o->fns), function_cmp);
+			if (!f0 || !f0->multifunction || !function_live(f0, phase))
+				usage_error("%s %s: function %u needs %s,multifunction%s", f->opt,
+					    f->arg, f->bdf.fn, bdf_str(&key.bdf, a),
+					    phase ? " after the hotplug too" : "");
+		}
 	}
 	for (size_t i = 0; i < o->nr_fns; i++)
 		function_init(&o->fns[i]);
@@ -1237,6 +1301,7 @@ struct scan_result {
 	struct exits exits;
 	uint64_t wall_ns;
 	uint32_t found;
+	uint32_t expected;	/* functions present during this scan */
 	bool ok;
 };
 
@@ -1251,6 +1316,9 @@ struct launcher {
 	uint64_t scan_start_ns;
 	uint64_t cal_start_ns;
 	double loop_ns;		/* calibration: ns per guest loop iteration */
+	unsigned int hotplug_changes;
+	uint64_t hotplug_ns;
+	uint32_t slots_after_hotplug;
 	bool failed;
 };
 
@@ -1335,6 +1403,11 @@ static bool check_scan(struct launcher *l, unsigned int idx)
 			ok = false;
 			continue;
 		}
+		if (!function_live(f, idx > 1)) {
+			fprintf(stderr, PROG ": scan %u: guest found %s, which is %s\n", idx,
+				bdf_str(&bdf, a), f->hotplug ? "not plugged in yet" : "unplugged");
+			ok = false;
+		}
 		if (f->found++) {
 			fprintf(stderr, PROG ": scan %u: guest found %s twice\n", idx,
 				bdf_str(&bdf, a));
@@ -1357,7 +1430,7 @@ static bool check_scan(struct launcher *l, unsigned int idx)
 		}
 	}
 	for (size_t i = 0; i < o->nr_fns; i++) {
-		if (!o->fns[i].found) {
+		if (!o->fns[i].found && function_live(&o->fns[i], idx > 1)) {
 			fprintf(stderr, PROG ": scan %u: guest missed %s\n", idx,
 				bdf_str(&o->fns[i].bdf, a));
 			ok = false;
@@ -1371,6 +1444,9 @@ static bool check_scan(struct launcher *l, unsigned int idx)
 		}
 	}
 	l->scans[idx - 1].found = count;
+	l->scans[idx - 1].expected = 0;
+	for (size_t i = 0; i < o->nr_fns; i++)
+		l->scans[idx - 1].expected += function_live(&o->fns[i], idx > 1);
 	return ok;
 }
 
@@ -1379,11 +1455,41 @@ static void print_scan(const struct launcher *l, unsigned int idx)
 	const struct scan_result *s = &l->scans[idx - 1];
 
 	printf("scan %u/%u %s: %" PRIu64 " hole reads, %" PRIu64 " hole writes, %" PRIu64
-	       " present-function, %" PRIu64 " other exits; found %u/%zu functions%s; %.3f ms\n",
+	       " present-function, %" PRIu64 " other exits; found %u/%u functions%s; %.3f ms\n",
 	       idx, l->o->repeat, scan_names[l->o->scan], s->exits.hole_reads,
 	       s->exits.hole_writes, s->exits.present, s->exits.other, s->found,
-	       l->o->nr_fns, s->ok ? "" : " (MISMATCH)", s->wall_ns / 1e6);
+	       s->expected, s->ok ? "" : " (MISMATCH)", s->wall_ns / 1e6);
 	fflush(stdout);
+}
+
+/*
+ * Hotplug, the way a VMM does it while the vCPU is stopped (or from another
+ * thread: the mmio path stays lock-free): the device model is ready first,
+ * then the library marks the function present and swaps only the slots that
+ * differ, delete-then-create; an access in between exits to the mmio path,
+ * which answers from the presence map.
+ */
+static void do_hotplug(struct launcher *l)
+{
+	struct pcihole_ctx_stats st;
+	char a[PCIHOLE_BDF_STRLEN];
+	uint64_t t0 = now_ns();
+
+	for (size_t i = 0; i < l->o->nr_fns; i++) {
+		struct function *f = &l->o->fns[i];
+		int r;
+
+		if (!f->hotplug && !f->unplug)
+			continue;
+		r = pcihole_ctx_set_present(l->backend.ctx, &f->bdf, f->hotplug);
+		if (r < 0)
+			die(EXIT_FAIL, "pcihole_ctx_set_present(%s, %s): %s", bdf_str(&f->bdf, a),
+			    f->hotplug ? "present" : "absent", strerror(-r));
+		l->hotplug_changes++;
+	}
+	l->hotplug_ns = now_ns() - t0;
+	if (pcihole_ctx_stats(l->backend.ctx, &st) == 0)
+		l->slots_after_hotplug = st.nr_slots;
 }
 
 static void handle_io(struct launcher *l)
@@ -1415,6 +1521,8 @@ static void handle_io(struct launcher *l)
 			l->failed = true;
 		if (!l->o->json)
 			print_scan(l, l->nr_scans);
+		if (l->nr_scans == 1 && l->o->hotplug)
+			do_hotplug(l);
 		return;
 	}
 	die(EXIT_FAIL, "guest port I/O %s 0x%x (unexpected)",
@@ -1518,6 +1626,10 @@ static void report_text(const struct launcher *l, const struct mem_usage *d)
 	printf("; first scan %.3f ms", l->scans[0].wall_ns / 1e6);
 	if (rep >= 0)
 		printf(", repeat scans %.3f ms on average", rep);
+	if (l->o->hotplug)
+		printf("\nhotplug after scan 1: %u function%s in %.3f ms; slots %u -> %u", l->hotplug_changes,
+		       l->hotplug_changes == 1 ? "" : "s", l->hotplug_ns / 1e6, b->nr_slots,
+		       l->slots_after_hotplug);
 	printf("\nguest code: %.1f ns per loop iteration: %s\n", l->loop_ns,
 	       l->loop_ns > CAL_EMULATED_NS ? "EMULATED by KVM, times are not representative"
 					    : "executed, times are representative");
@@ -1569,6 +1681,10 @@ static void report_json(const struct launcher *l, const struct mem_usage *d)
 		printf("  \"repeat_scan_us\": %.1f,\n", rep * 1e3);
 	else
 		printf("  \"repeat_scan_us\": null,\n");
+	if (o->hotplug)
+		printf("  \"hotplug_changes\": %u,\n  \"hotplug_us\": %.1f,\n"
+		       "  \"slots_after_hotplug\": %u,\n", l->hotplug_changes, l->hotplug_ns / 1e3,
+		       l->slots_after_hotplug);
 	printf("  \"guest_loop_ns\": %.2f,\n  \"guest_code\": \"%s\",\n", l->loop_ns,
 	       l->loop_ns > CAL_EMULATED_NS ? "emulated" : "executed");
 	printf("  \"hole_exits_first\": %" PRIu64 ",\n",
@@ -1579,9 +1695,9 @@ static void report_json(const struct launcher *l, const struct mem_usage *d)
 
 		printf("    {\"index\": %u, \"wall_us\": %.1f, \"hole_reads\": %" PRIu64
 		       ", \"hole_writes\": %" PRIu64 ", \"present\": %" PRIu64
-		       ", \"other\": %" PRIu64 ", \"found\": %u, \"ok\": %s}%s\n",
+		       ", \"other\": %" PRIu64 ", \"found\": %u, \"expected\": %u, \"ok\": %s}%s\n",
 		       i + 1, s->wall_ns / 1e3, s->exits.hole_reads, s->exits.hole_writes,
-		       s->exits.present, s->exits.other, s->found, s->ok ? "true" : "false",
+		       s->exits.present, s->exits.other, s->found, s->expected, s->ok ? "true" : "false",
 		       i + 1 < l->nr_scans ? "," : "");
 	}
 	printf("  ],\n  \"ok\": %s\n}\n", l->failed ? "false" : "true");

@@ -54,6 +54,14 @@ expect "--segment 0:0x100000:0-0" --segment 0:0x100000:0-0
 expect "--bogus" --bogus
 expect "stray" stray
 expect "--plot-data x" --plot-data x
+expect "--hotplug 00:03.1" --hotplug 00:03.1 --repeat 2
+expect "--hotplug 00:20.0" --hotplug 00:20.0 --repeat 2
+expect "--hotplug 00:02.0" --device 00:02.0 --hotplug 00:02.0 --repeat 2
+expect "--unplug 00:04.0" --device 00:02.0 --unplug 00:04.0 --repeat 2
+expect "--device 00:03.1" --device 00:03.0,multifunction --device 00:03.1 --unplug 00:03.0 --repeat 2
+expect "--hotplug" --hotplug 00:03.0
+expect "--hotplug" --hotplug 00:03.0 --repeat 2 --mode naive-readonly
+expect "--unplug" --device 00:03.0 --unplug 00:03.0 --repeat 2 --bench
 expect "--device 00:20.0" --bench --device 00:20.0
 
 # And the help is not an error.

@@ -131,6 +131,42 @@ for mode in ["readonly", "naive-readonly"]:
         check(0 < r["hole_exits_first"] < holes,
               "%s --slots 1: %d hole exits, want between 0 and %d" % (mode, r["hole_exits_first"], holes))
 
+# Hotplug after scan 1: one function appears on bus 1 (splitting a hole run),
+# a multifunction device with function 5 appears, and 00:02.0 goes away (its
+# page joins two runs).  In the slot modes every later scan must still take
+# no hole exit (the slots were re-planned) and find exactly the new set.
+hp = ["--hotplug", "01:07.0", "--hotplug", "03:00.0,multifunction", "--hotplug", "03:00.5",
+      "--unplug", "00:02.0", "--repeat", "3"]
+for mode in ["mmio", "readonly", "pci-hole", "auto"]:
+    cmd = [launcher, "--mode", mode, "--json"] + args + hp
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    if p.returncode == 3:
+        check(mode == "pci-hole", mode + " hotplug: unavailable")
+        continue
+    check(p.returncode == 0, "%s hotplug: exit %d: %s" % (mode, p.returncode, p.stderr.strip()))
+    if p.returncode != 0:
+        continue
+    r = json.loads(p.stdout)
+    sc = r["scans"]
+    print("%-34s mode %-9s slots %d -> %d, hole reads %s, found %s" % (
+        mode + " hotplug", r["mode"], r["slots"], r["slots_after_hotplug"],
+        [x["hole_reads"] for x in sc], [(x["found"], x["expected"]) for x in sc]))
+    check([x["expected"] for x in sc] == [len(present), len(present) + 2, len(present) + 2],
+          mode + " hotplug: expected counts %s" % [x["expected"] for x in sc])
+    check(all(x["ok"] and x["found"] == x["expected"] for x in sc), mode + " hotplug: scans not ok")
+    check(r["hotplug_changes"] == 4, mode + " hotplug: %d changes" % r["hotplug_changes"])
+    if r["mode"] != "mmio":
+        check(all(x["hole_reads"] == 0 for x in sc), mode + " hotplug: hole exits after re-planning")
+        # +01:07.0 splits one run, +03:00.0/.5 split another twice, -00:02.0 joins two: +2.
+        check(r["slots_after_hotplug"] == r["slots"] + 2,
+              mode + " hotplug: slots %d -> %d" % (r["slots"], r["slots_after_hotplug"]))
+    else:
+        holes, _ = oracle("linux")
+        # After: 01:07.0 and 03:00.0 are no longer fn0 holes, 00:02.0 is one again,
+        # and 03:00.0 is multifunction: functions 1-7 are read, 6 of them holes.
+        check([x["hole_reads"] for x in sc] == [holes, holes - 2 + 1 + 6, holes - 2 + 1 + 6],
+              "mmio hotplug: hole reads %s" % [x["hole_reads"] for x in sc])
+
 # PCIHOLE_EXPECT_MODE (set by kernel/boot.sh) turns a silent fallback of auto
 # into a failure: the wrong expectation fails, the right one passes.
 auto = ran.get(("auto", "linux"))
