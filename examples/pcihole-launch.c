@@ -139,7 +139,7 @@ _Static_assert(GUEST_MAX_SEGS >= PCIHOLE_MAX_SEGMENTS, "window table too small")
 /*
  * 32-bit protected mode, flat segments, no paging, no interrupts.  The host
  * this was written on runs guest code through KVM's instruction emulator at
- * about 1 us per instruction, so the scan loops are kept to five
+ * about 1 us per instruction, so the scan loops are kept to six
  * instructions per hole: on hardware that is noise next to an exit, here it
  * is what the guest costs.
  *
@@ -1790,6 +1790,12 @@ struct bench_row {
 	char *err;		/* its stderr */
 };
 
+/* Did the child get as far as printing its report? */
+static bool has_report(const struct bench_row *row)
+{
+	return (row->code == EXIT_OK || row->code == EXIT_FAIL) && row->out && row->out[0] == '{';
+}
+
 static char *slurp(int fd)
 {
 	off_t size = lseek(fd, 0, SEEK_END);
@@ -1936,9 +1942,12 @@ static void bench_table(const struct options *o, struct bench_row *rows, size_t 
 		char rep[16], fx[16], rx[16], mfd[16], msg[256];
 		double pss_kib;
 
-		if (rows[i].code != EXIT_OK && rows[i].code != EXIT_FAIL) {
+		if (!has_report(&rows[i])) {
 			first_line(rows[i].err, msg, sizeof(msg));
-			printf("%-15s n/a: %s\n", rows[i].label, msg);
+			if (rows[i].code == EXIT_UNSUPPORTED)
+				printf("%-15s n/a: %s\n", rows[i].label, msg);
+			else
+				printf("%-15s FAILED (exit %d): %s\n", rows[i].label, rows[i].code, msg);
 			continue;
 		}
 		report_get(j, "mode", mode, sizeof(mode));
@@ -2012,14 +2021,15 @@ static void bench_json(const struct options *o, struct bench_row *rows, size_t n
 	       "where /dev/kvm emulates guest code\"},\n\"results\": [\n", o->nr_fns);
 	for (size_t i = 0; i < n; i++) {
 		printf("{\"label\": \"%s\", \"exit\": %d, ", rows[i].label, rows[i].code);
-		if (rows[i].code == EXIT_OK || rows[i].code == EXIT_FAIL)
-			printf("\"report\":\n%s", rows[i].out);
-		else
-			printf("\"error\": "), json_string(rows[i].err), printf("}");
-		if (rows[i].code == EXIT_OK || rows[i].code == EXIT_FAIL) {
-			/* The report ends with "}\n": close the row after it. */
-			printf("}");
+		if (rows[i].code != EXIT_OK) {
+			printf("\"error\": ");
+			json_string(rows[i].err);
+			printf(", ");
 		}
+		if (has_report(&rows[i]))
+			printf("\"report\":\n%s}", rows[i].out);	/* it ends with "}\n" */
+		else
+			printf("\"report\": null}");
 		printf("%s\n", i + 1 < n ? "," : "");
 	}
 	printf("]\n}\n");
@@ -2083,7 +2093,7 @@ static int run_bench(struct options *o)
 		if (rows[i].code != EXIT_OK && rows[i].code != EXIT_UNSUPPORTED)
 			code = EXIT_FAIL;
 	}
-	if (rows[0].code != EXIT_OK && rows[0].code != EXIT_FAIL) {
+	if (!has_report(&rows[0])) {
 		char msg[256];
 
 		first_line(rows[0].err, msg, sizeof(msg));
