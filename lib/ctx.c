@@ -287,10 +287,21 @@ static int choose_mode(struct pcihole_ctx *ctx, int vm_fd, uint32_t want,
 		ctx->caps = *given;
 	} else if (want != PCIHOLE_MODE_MMIO) {
 		ret = pcihole_probe(-1, false, &ctx->caps);
-		if (ret) {
+		if (!ret) {
+			/*
+			 * The system fd speaks for default VMs; this VM may be of
+			 * a type that refuses read-only slots (protected state).
+			 * A kernel too old to answer on a vm fd says nothing.
+			 */
+			if (!ph_ioctl(vm_fd, KVM_CHECK_EXTENSION, (void *)(long)KVM_CAP_READONLY_MEM))
+				ctx->caps.readonly_mem = 0;
+			if (ctx->caps.pci_hole_works &&
+			    !ph_ioctl(vm_fd, KVM_CHECK_EXTENSION, (void *)(long)KVM_CAP_PCI_HOLE_MEM))
+				ctx->caps.pci_hole_works = 0;
+		} else {
 			/* No /dev/kvm to probe with: ask the VM itself (no functional probe). */
-			long ro = ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM);
-			long ns = ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_MEMSLOTS);
+			long ro = ph_ioctl(vm_fd, KVM_CHECK_EXTENSION, (void *)(long)KVM_CAP_READONLY_MEM);
+			long ns = ph_ioctl(vm_fd, KVM_CHECK_EXTENSION, (void *)(long)KVM_CAP_NR_MEMSLOTS);
 
 			ph_log(ctx, PCIHOLE_LOG_INFO, "probe failed (%s), using the vm fd's capabilities",
 			       strerror(-ret));
@@ -380,13 +391,18 @@ int pcihole_ctx_attach(int vm_fd, struct pcihole_layout *layout,
 		ctx->kvm_flags = ctx->mode == PCIHOLE_MODE_READONLY ?
 				 KVM_MEM_READONLY : KVM_MEM_PCI_HOLE;
 	}
+	if (ctx->mode == PCIHOLE_MODE_MMIO) {
+		/* No slots, no plan to keep: only the summary, for the log. */
+		pcihole_plan(layout, 0, NULL, 0, &ctx->info);
+		ctx->info.uncovered_pages = ctx->info.hole_pages;
+		goto done;
+	}
 	ctx->slot_used = calloc(ctx->nr_slots ? ctx->nr_slots : 1, 1);
 	n = pcihole_plan_count(layout);
 	if (!ctx->slot_used || reserve(ctx, n ? n : 1)) {
 		ret = -ENOMEM;
 		goto err_free;
 	}
-	/* mmio mode plans with budget 0 so that info still describes the holes. */
 	ret = pcihole_plan(layout, ctx->nr_slots, ctx->runs, ctx->cap, &ctx->info);
 	if (ret < 0)
 		goto err_free;
@@ -404,6 +420,7 @@ int pcihole_ctx_attach(int vm_fd, struct pcihole_layout *layout,
 			goto err_unmap;
 		}
 	}
+done:
 	ph_log(ctx, PCIHOLE_LOG_INFO,
 	       "attached: mode %s, %zu slots for %u runs, %llu hole pages left to mmio, %zu mappings",
 	       pcihole_mode_name(ctx->mode), ctx->nr, ctx->info.nr_runs,
@@ -524,7 +541,8 @@ int pcihole_ctx_set_present(struct pcihole_ctx *ctx,
 	 * there.  Removed: accesses exit and the mmio path calls them holes.
 	 */
 	ret = pcihole_layout_set_present(ctx->layout, bdf, present);
-	if (ret <= 0)
+	/* mmio mode: the bit is all there is (stats plan on demand). */
+	if (ret <= 0 || ctx->mode == PCIHOLE_MODE_MMIO)
 		goto out;
 	n = pcihole_plan_count(ctx->layout);
 	ret = reserve(ctx, n ? n : 1);
@@ -592,8 +610,17 @@ int pcihole_ctx_stats(const struct pcihole_ctx *cctx,
 	st->mode = ctx->mode;
 	st->backing = ctx->backing;
 	st->nr_slots = (uint32_t)ctx->nr;
-	st->nr_runs = ctx->info.nr_runs;
-	st->uncovered_pages = ctx->info.uncovered_pages;
+	if (ctx->mode == PCIHOLE_MODE_MMIO) {
+		struct pcihole_plan_info info;
+
+		/* Only the summary: -ENOSPC with @info filled is the expected answer. */
+		pcihole_plan(ctx->layout, 0, NULL, 0, &info);
+		st->nr_runs = info.nr_runs;
+		st->uncovered_pages = info.hole_pages;
+	} else {
+		st->nr_runs = ctx->info.nr_runs;
+		st->uncovered_pages = ctx->info.uncovered_pages;
+	}
 	if (ctx->mode == PCIHOLE_MODE_READONLY) {
 		st->memfd_bytes = ctx->chunk;
 		st->nr_mappings = ctx->map_size / ctx->chunk;

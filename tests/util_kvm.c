@@ -66,15 +66,14 @@ int tk_expect_mode(void)
 
 static void set_cpuid(struct tk_vm *vm)
 {
-	struct {
-		struct kvm_cpuid2 c;
-		struct kvm_cpuid_entry2 e[128];
-	} cpuid;
+	const uint32_t nent = 128;
+	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + nent * sizeof(c->entries[0]));
 
-	memset(&cpuid, 0, sizeof(cpuid));
-	cpuid.c.nent = 128;
-	if (!ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, &cpuid))
-		ioctl(vm->vcpu_fd, KVM_SET_CPUID2, &cpuid);
+	assert_non_null(c);
+	c->nent = nent;
+	if (!ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, c))
+		ioctl(vm->vcpu_fd, KVM_SET_CPUID2, c);
+	free(c);
 }
 
 int tk_vm_create(struct tk_vm *vm)
