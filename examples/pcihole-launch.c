@@ -1068,9 +1068,11 @@ struct backend {
 
 /*
  * The seed thread's baseline: KVM_MEM_READONLY slots over private anonymous
- * memory, filled with 0xff page by page.  Works on any KVM since 3.16, costs
- * 4 KiB of real memory per hole page and per VM.  Done by hand, without
- * the library's backend, because that is what a VMM does today.
+ * memory, filled with 0xff.  Works on any KVM since 3.16 and costs 4 KiB of
+ * real memory per hole page and per VM: 256 MiB for a 256-bus window (the
+ * thread's "8192 pages, 32 MiB" counts only the pages one scan touches).
+ * Slots made by hand from the plan, without the library's backend, the way
+ * a VMM would do it without libpcihole.
  */
 static void setup_naive_readonly(struct vm *vm, struct pcihole_layout *layout,
 				 const struct options *o, struct backend *b)
