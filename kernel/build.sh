@@ -70,7 +70,7 @@ CONFIG_CHECK="64BIT KVM KVM_AMD KVM_INTEL SHMEM TMPFS MEMFD_CREATE
 	TRANSPARENT_HUGEPAGE ADVISE_SYSCALLS BLK_DEV_INITRD SERIAL_8250_CONSOLE
 	ACPI PCI_MMCONFIG"
 
-series_files() { ls "$HERE"/patches/*.patch 2>/dev/null | sort; }
+series_files() { ls "$HERE"/patches/[0-9][0-9][0-9][1-9]-*.patch 2>/dev/null | sort; }
 
 hash_of() {	# $1 = variant
 	{
