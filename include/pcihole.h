@@ -454,7 +454,8 @@ struct pcihole_ctx_config {
 	uint32_t flags;			/* PCIHOLE_CTX_* */
 	uint32_t slot_base;		/* first slot id reserved for the library */
 	uint32_t nr_slots;		/* slot ids reserved: also the slot budget */
-	int32_t memfd;			/* all-ones memfd to share, or -1 to make one */
+	int32_t memfd;			/* all-ones memfd to share, or -1 to make one;
+					 * used during attach only, no fd is kept */
 	uint32_t reserved0;
 	uint64_t chunk;			/* memfd size when made here; 0 = default */
 	const struct pcihole_caps *caps;	/* NULL: pcihole_probe(-1, false) */
@@ -467,9 +468,20 @@ struct pcihole_ctx;
 /*
  * Attach to the VM @vm_fd: choose the mode, create the all-ones backing if
  * readonly, and create one slot per planned run (at most @cfg->nr_slots,
- * ids from @cfg->slot_base).  @layout stays owned by the caller and must
- * outlive the context; while attached, change presence only through
- * pcihole_ctx_set_present().  All-or-nothing: on failure no slot or mapping
+ * ids from @cfg->slot_base).  Without @cfg->caps the cached probe decides,
+ * and the VM's own KVM_CHECK_EXTENSION answers may veto a mode (VM types
+ * that refuse read-only slots); if /dev/kvm cannot be probed, the vm fd's
+ * answers are used and pci-hole (which needs the functional probe) is off.
+ * In readonly mode every group of gpa-adjacent windows gets its all-ones
+ * host range here, once, so hotplug never maps or unmaps anything.
+ *
+ * @layout stays owned by the caller and must outlive the context; while
+ * attached, change presence only through pcihole_ctx_set_present().  The
+ * other context calls may come from any thread (a mutex per context
+ * serialises them), except that nothing may race pcihole_ctx_detach().
+ * pcihole_mmio_access() on @layout stays lock-free throughout.
+ *
+ * All-or-nothing: on failure no slot or mapping
  * of ours is left.  Returns 0, -EOPNOTSUPP if the requested mode is not
  * available (the log says which capability is missing), -EINVAL for bad
  * config (slot range beyond KVM_CAP_NR_MEMSLOTS or the 16-bit slot id), or
@@ -481,7 +493,8 @@ int pcihole_ctx_attach(int vm_fd, struct pcihole_layout *layout,
 
 /*
  * Delete every slot and mapping of the context and free it.  All-or-nothing:
- * if a slot cannot be deleted, the deleted ones are re-created, the context
+ * if a slot cannot be deleted or the all-ones range cannot be unmapped (one
+ * munmap, which fails whole), the deleted slots are re-created, the context
  * stays attached and usable, and -errno is returned.
  */
 int pcihole_ctx_detach(struct pcihole_ctx *ctx);

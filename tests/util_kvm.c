@@ -237,10 +237,15 @@ uint32_t tk_scan_value(const struct tk_vm *vm, unsigned int i)
 
 bool tk_slot_free(struct tk_vm *vm, uint32_t slot)
 {
-	/* Three pages, flags 0: an existing slot of ours (read-only, other size) refuses. */
+	/*
+	 * 257 MiB: larger than any run of the tests' 256 MiB windows, so an
+	 * existing slot of ours (whatever its flags) refuses the size change
+	 * instead of being moved.  KVM checks only that the host range is a
+	 * user address range, not that it is mapped.
+	 */
 	struct kvm_userspace_memory_region r = {
-		.slot = slot, .guest_phys_addr = 0x100000000ULL + (uint64_t)slot * 0x4000,
-		.memory_size = 0x3000, .userspace_addr = (uintptr_t)vm->ram,
+		.slot = slot, .guest_phys_addr = 0x200000000ULL,
+		.memory_size = 257ULL << 20, .userspace_addr = (uintptr_t)vm->ram,
 	};
 
 	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r))

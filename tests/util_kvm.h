@@ -106,7 +106,7 @@ void tk_asm_hlt(struct tk_asm *a);
 /* Result @slot stored by tk_asm_read(). */
 uint64_t tk_result(const struct tk_vm *vm, unsigned int slot);
 
-/* Is a KVM memslot id free?  Tries to create it (4 KiB, flags 0) and deletes it again. */
+/* Is a KVM memslot id free?  Tries to create it (257 MiB, flags 0) and deletes it again. */
 bool tk_slot_free(struct tk_vm *vm, uint32_t slot);
 
 /* PCIHOLE_EXPECT_MODE parsed, or -1 if unset. */
