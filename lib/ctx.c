@@ -556,6 +556,9 @@ int pcihole_ctx_set_present(struct pcihole_ctx *ctx,
 	ret = apply(ctx, (size_t)k);
 	if (ret)
 		goto revert;
+	ph_log(ctx, PCIHOLE_LOG_DEBUG, "%04x:%02x:%02x.%u %s: %u -> %d slots, %u runs",
+	       bdf->segment, bdf->bus, bdf->dev, bdf->fn, present ? "present" : "absent",
+	       ctx->info.nr_slots, k, info.nr_runs);
 	ctx->info = info;
 	ret = 1;
 	goto out;

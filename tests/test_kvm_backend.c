@@ -311,6 +311,72 @@ static void test_memory(void **state)
 	tk_vm_destroy(&f.vm);
 }
 
+/*
+ * Several windows: two that touch in guest-physical space (runs cross from
+ * one into the other: one slot), and one that starts off a 2 MiB boundary.
+ * Every hole of every window reads all-ones without an exit, and each slot's
+ * host address is congruent to its guest address modulo the chunk.
+ */
+static void test_multi_segment(void **state)
+{
+	static const struct pcihole_segment segs[] = {
+		{ .base = 0xb0000000, .segment = 0, .bus_start = 0, .bus_end = 1 },
+		{ .base = 0xc0100000, .segment = 2, .bus_start = 3, .bus_end = 4 },
+		{ .base = 0xb0200000, .segment = 1, .bus_start = 0, .bus_end = 0 },
+	};
+	struct pcihole_ctx_config cfg = {
+		.mode = PCIHOLE_MODE_READONLY, .slot_base = 1, .nr_slots = 16, .memfd = -1,
+	};
+	struct pcihole_bdf b = { .segment = 2, .bus = 4, .dev = 9, .fn = 0 };
+	struct pcihole_region regs[16];
+	struct pcihole_ctx_stats st;
+	struct pcihole_layout *l;
+	struct pcihole_ctx *ctx;
+	struct tk_handlers h;
+	struct tk_asm a;
+	struct tk_vm vm;
+	int n, i;
+
+	(void)state;
+	tk_require_kvm();
+	assert_int_equal(tk_vm_create(&vm), 0);
+	assert_int_equal(pcihole_layout_new(segs, 3, 0, &l), 0);
+	assert_int_equal(pcihole_layout_set_present(l, &b, true), 1);
+	assert_int_equal(pcihole_ctx_attach(vm.vm_fd, l, &cfg, &ctx), 0);
+	n = pcihole_ctx_regions(ctx, regs, 16);
+	/* [0xb0000000, 0xb0300000) is one run over two windows; the third window is split by 04:09.0. */
+	assert_int_equal(n, 3);
+	assert_int_equal(regs[0].guest_phys_addr, 0xb0000000);
+	assert_int_equal(regs[0].memory_size, 0x300000);
+	assert_int_equal(pcihole_ctx_stats(ctx, &st), 0);
+	for (i = 0; i < n; i++)
+		assert_int_equal((regs[i].userspace_addr ^ regs[i].guest_phys_addr) &
+				 (st.memfd_bytes - 1), 0);
+	/* Whole chunks: 2 MiB + 1 MiB round up to 4 MiB; 0xc0100000 + 2 MiB spans two chunks. */
+	assert_int_equal(st.nr_mappings, 4);
+	h = (struct tk_handlers){ .layout = l };
+	tk_asm_init(&a);
+	tk_asm_scan(&a, 0xb0000000, 4096, 3 * 256);	/* every page of the touching windows */
+	tk_asm_hlt(&a);
+	tk_vm_load(&vm, a.buf, a.len);
+	assert_int_equal(tk_vm_run(&vm, &h), 0);
+	for (i = 0; i < 3 * 256; i++)
+		assert_int_equal(tk_scan_value(&vm, (unsigned int)i), 0xffffffff);
+	tk_asm_init(&a);
+	tk_asm_scan(&a, 0xc0100000, 4096, 2 * 256);
+	tk_asm_hlt(&a);
+	tk_vm_load(&vm, a.buf, a.len);
+	assert_int_equal(tk_vm_run(&vm, &h), 0);
+	for (i = 0; i < 2 * 256; i++)
+		assert_int_equal(tk_scan_value(&vm, (unsigned int)i),
+				 i == 256 + 9 * 8 ? (uint32_t)TK_DEV_VALUE : 0xffffffffu);
+	assert_int_equal(vm.exits_hole, 0);
+	assert_int_equal(vm.exits_dev, 1);
+	assert_int_equal(pcihole_ctx_detach(ctx), 0);
+	pcihole_layout_free(l);
+	tk_vm_destroy(&vm);
+}
+
 /* auto takes the best mode the probe allows (PCIHOLE_EXPECT_MODE pins what that must be). */
 static void test_auto(void **state)
 {
@@ -343,6 +409,7 @@ int main(void)
 		cmocka_unit_test(test_scan_mmio),
 		cmocka_unit_test(test_scan_pci_hole),
 		cmocka_unit_test(test_memory),
+		cmocka_unit_test(test_multi_segment),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
