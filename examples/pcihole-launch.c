@@ -35,6 +35,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -373,6 +374,7 @@ struct function {
 	bool multifunction;
 	bool hotplug;			/* --hotplug: absent until after scan 1 */
 	bool unplug;			/* --unplug: removed after scan 1 */
+	bool churn;			/* --churn: toggled while the guest runs */
 	uint16_t device_id;
 	uint8_t cfg[CFG_SIZE];
 	uint8_t wmask[CFG_SIZE];
@@ -498,6 +500,7 @@ struct options {
 	bool verbose;
 	bool bench;		/* --bench: every mode side by side */
 	const char *plot_data;	/* --plot-data FILE (with --bench) */
+	const char *churn;	/* --churn BDF, as given */
 	const char *unplug[256];	/* --unplug BDF, as given */
 	size_t nr_unplug;
 	bool hotplug;		/* any --hotplug or --unplug */
@@ -524,6 +527,9 @@ static const char usage_text[] =
 	"                           a function that appears after scan 1 (the library\n"
 	"                           re-plans and changes only the slots that differ)\n"
 	"  --unplug BDF             a --device that disappears after scan 1\n"
+	"  --churn BDF              a --device that a second thread unplugs and plugs\n"
+	"                           again and again while the guest scans (the guest\n"
+	"                           may or may not see it; everything else must hold)\n"
 	"  --bench                  run every mode side by side, each in a fresh VM, and\n"
 	"                           print one table (default devices: the q35 six,\n"
 	"                           00:00.0 00:01.0 00:02.0 00:1f.0 00:1f.2 00:1f.3)\n"
@@ -621,6 +627,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{ "plot-data", required_argument, NULL, 'D' },
 		{ "hotplug", required_argument, NULL, 'H' },
 		{ "unplug", required_argument, NULL, 'U' },
+		{ "churn", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -650,6 +657,11 @@ static void parse_options(int argc, char **argv, struct options *o)
 			break;
 		case 'H':
 			add_device(o, "--hotplug", optarg);
+			break;
+		case 'C':
+			if (o->churn)
+				usage_error("--churn %s: only one --churn", optarg);
+			o->churn = optarg;
 			break;
 		case 'U':
 			if (o->nr_unplug >= sizeof(o->unplug) / sizeof(o->unplug[0]))
@@ -716,6 +728,12 @@ static void parse_options(int argc, char **argv, struct options *o)
 				    what);
 		if (o->repeat < 2)
 			usage_error("%s: needs --repeat 2 or more (it happens after scan 1)", what);
+	}
+	if (o->churn) {
+		if (o->bench || o->hotplug)
+			usage_error("--churn %s: not with --bench, --hotplug or --unplug", o->churn);
+		if (o->mode == LM_NAIVE_READONLY)
+			usage_error("--churn %s: mode naive-readonly has no hotplug", o->churn);
 	}
 	if (o->bench && !o->nr_fns) {
 		static const char *const q35[] = {
@@ -843,6 +861,23 @@ static struct pcihole_layout *setup_layout(struct options *o)
 		if (!f || f->hotplug || f->unplug)
 			usage_error("--unplug %s: not a --device (or given twice)", o->unplug[i]);
 		f->unplug = true;
+	}
+	if (o->churn) {
+		struct function key = { 0 }, *f;
+
+		if (pcihole_bdf_parse(o->churn, &key.bdf) < 0)
+			usage_error("--churn %s: malformed function address (want BB:DD.F or "
+				    "SSSS:BB:DD.F)", o->churn);
+		f = bsearch(&key, o->fns, o->nr_fns, sizeof(*o->fns), function_cmp);
+		if (!f)
+			usage_error("--churn %s: not a --device", o->churn);
+		/* Its absence must not orphan functions 1-7 of the same device. */
+		for (size_t i = 0; i < o->nr_fns && f->bdf.fn == 0; i++)
+			if (o->fns[i].bdf.fn && o->fns[i].bdf.segment == f->bdf.segment &&
+			    o->fns[i].bdf.bus == f->bdf.bus && o->fns[i].bdf.dev == f->bdf.dev)
+				usage_error("--churn %s: function 0 of a device with more functions",
+					    o->churn);
+		f->churn = true;
 	}
 	/* Before and after the hotplug alike. */
 	for (int phase = 0; phase < 2; phase++) {
@@ -1327,6 +1362,10 @@ struct launcher {
 	unsigned int hotplug_changes;
 	uint64_t hotplug_ns;
 	uint32_t slots_after_hotplug;
+	pthread_t churn_thread;
+	bool churn_stop;		/* __atomic */
+	uint64_t churn_toggles;		/* written by the churn thread, read after join */
+	int churn_error;
 	bool failed;
 };
 
@@ -1411,7 +1450,7 @@ static bool check_scan(struct launcher *l, unsigned int idx)
 			ok = false;
 			continue;
 		}
-		if (!function_live(f, idx > 1)) {
+		if (!function_live(f, idx > 1) && !f->churn) {
 			fprintf(stderr, PROG ": scan %u: guest found %s, which is %s\n", idx,
 				bdf_str(&bdf, a), f->hotplug ? "not plugged in yet" : "unplugged");
 			ok = false;
@@ -1421,30 +1460,39 @@ static bool check_scan(struct launcher *l, unsigned int idx)
 				bdf_str(&bdf, a));
 			ok = false;
 		}
-		if (e.id != get32(f->cfg)) {
+		/*
+		 * A churned function can vanish between the guest's reads: then
+		 * it reads all-ones, which is what real hardware does too.
+		 * Anything else is wrong.
+		 */
+		if (e.id != get32(f->cfg) && !(f->churn && e.id == 0xffffffff)) {
 			fprintf(stderr, PROG ": scan %u: %s: guest read id %08x, want %08x\n",
 				idx, bdf_str(&bdf, a), e.id, get32(f->cfg));
 			ok = false;
 		}
-		if (((e.hdr >> 16) & 0xff) != f->cfg[0x0e]) {
+		if (((e.hdr >> 16) & 0xff) != f->cfg[0x0e] && !(f->churn && e.hdr == 0xffffffff)) {
 			fprintf(stderr, PROG ": scan %u: %s: guest read header type %02x, want %02x\n",
 				idx, bdf_str(&bdf, a), (e.hdr >> 16) & 0xff, f->cfg[0x0e]);
 			ok = false;
 		}
-		if (o->scan == SCAN_FIRMWARE && e.bar0 != BAR0_SIZE_MASK) {
+		if (o->scan == SCAN_FIRMWARE && e.bar0 != BAR0_SIZE_MASK &&
+		    !(f->churn && e.bar0 == 0xffffffff)) {
 			fprintf(stderr, PROG ": scan %u: %s: BAR0 sizing read %08x, want %08x\n",
 				idx, bdf_str(&bdf, a), e.bar0, BAR0_SIZE_MASK);
 			ok = false;
 		}
 	}
 	for (size_t i = 0; i < o->nr_fns; i++) {
-		if (!o->fns[i].found && function_live(&o->fns[i], idx > 1)) {
+		if (!o->fns[i].found && function_live(&o->fns[i], idx > 1) && !o->fns[i].churn) {
 			fprintf(stderr, PROG ": scan %u: guest missed %s\n", idx,
 				bdf_str(&o->fns[i].bdf, a));
 			ok = false;
 		}
-		/* Firmware sizing must leave every BAR as it found it. */
-		if (memcmp(o->fns[i].cfg + 0x10, o->fns[i].initial_bars,
+		/*
+		 * Firmware sizing must leave every BAR as it found it (unless the
+		 * function vanished before the restoring write).
+		 */
+		if (!o->fns[i].churn && memcmp(o->fns[i].cfg + 0x10, o->fns[i].initial_bars,
 			   sizeof(o->fns[i].initial_bars))) {
 			fprintf(stderr, PROG ": scan %u: %s: BARs not restored after sizing\n",
 				idx, bdf_str(&o->fns[i].bdf, a));
@@ -1498,6 +1546,51 @@ static void do_hotplug(struct launcher *l)
 	l->hotplug_ns = now_ns() - t0;
 	if (pcihole_ctx_stats(l->backend.ctx, &st) == 0)
 		l->slots_after_hotplug = st.nr_slots;
+}
+
+/*
+ * --churn: hotplug from a thread other than the vCPU's, as a VMM's device
+ * manager does, while the guest keeps scanning.  Each toggle deletes and
+ * creates slots under the running guest; an access in between exits, and
+ * handle_mmio() answers from the presence map, so the guest sees either the
+ * device or all-ones, never anything else.
+ */
+static void *churn_main(void *arg)
+{
+	struct launcher *l = arg;
+	struct function *f = NULL;
+
+	for (size_t i = 0; i < l->o->nr_fns; i++)
+		if (l->o->fns[i].churn)
+			f = &l->o->fns[i];
+	while (f && !__atomic_load_n(&l->churn_stop, __ATOMIC_ACQUIRE)) {
+		int r = pcihole_ctx_set_present(l->backend.ctx, &f->bdf, false);
+
+		if (r >= 0)
+			r = pcihole_ctx_set_present(l->backend.ctx, &f->bdf, true);
+		if (r < 0) {
+			l->churn_error = r;
+			break;
+		}
+		l->churn_toggles += 2;
+	}
+	return NULL;
+}
+
+static void churn_start(struct launcher *l)
+{
+	int r = pthread_create(&l->churn_thread, NULL, churn_main, l);
+
+	if (r)
+		die(EXIT_FAIL, "--churn: pthread_create: %s", strerror(r));
+}
+
+static void churn_stop(struct launcher *l)
+{
+	__atomic_store_n(&l->churn_stop, true, __ATOMIC_RELEASE);
+	pthread_join(l->churn_thread, NULL);
+	if (l->churn_error)
+		die(EXIT_FAIL, "--churn: pcihole_ctx_set_present: %s", strerror(-l->churn_error));
 }
 
 static void handle_io(struct launcher *l)
@@ -1638,6 +1731,9 @@ static void report_text(const struct launcher *l, const struct mem_usage *d)
 	printf("; first scan %.3f ms", l->scans[0].wall_ns / 1e6);
 	if (rep >= 0)
 		printf(", repeat scans %.3f ms on average", rep);
+	if (l->o->churn)
+		printf("\nchurn: %s unplugged and plugged %" PRIu64 " times while the guest ran",
+		       l->o->churn, l->churn_toggles / 2);
 	if (l->o->hotplug)
 		printf("\nhotplug after scan 1: %u function%s in %.3f ms; slots %u -> %u", l->hotplug_changes,
 		       l->hotplug_changes == 1 ? "" : "s", l->hotplug_ns / 1e6, b->nr_slots,
@@ -1646,6 +1742,8 @@ static void report_text(const struct launcher *l, const struct mem_usage *d)
 	       l->loop_ns > CAL_EMULATED_NS ? "EMULATED by KVM, times are not representative"
 					    : "executed, times are representative");
 	printf("%s\n", l->failed ? "FAIL: a scan did not find exactly the configured functions"
+				   : l->o->churn ? "OK: every scan found exactly the configured "
+						   "functions (the churned one, or all-ones)"
 				   : "OK: every scan found exactly the configured functions");
 }
 
@@ -1693,6 +1791,8 @@ static void report_json(const struct launcher *l, const struct mem_usage *d)
 		printf("  \"repeat_scan_us\": %.1f,\n", rep * 1e3);
 	else
 		printf("  \"repeat_scan_us\": null,\n");
+	if (o->churn)
+		printf("  \"churn_toggles\": %" PRIu64 ",\n", l->churn_toggles);
 	if (o->hotplug)
 		printf("  \"hotplug_changes\": %u,\n  \"hotplug_us\": %.1f,\n"
 		       "  \"slots_after_hotplug\": %u,\n", l->hotplug_changes, l->hotplug_ns / 1e3,
@@ -1766,7 +1866,11 @@ static int run_one(struct options *o)
 		fflush(stdout);
 	}
 
+	if (o->churn)
+		churn_start(&l);
 	run_guest(&l);
+	if (o->churn)
+		churn_stop(&l);
 
 	after = mem_usage();
 	delta.rss_kib = after.rss_kib - before.rss_kib;

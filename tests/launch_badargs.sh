@@ -60,6 +60,10 @@ expect "--hotplug 00:02.0" --device 00:02.0 --hotplug 00:02.0 --repeat 2
 expect "--unplug 00:04.0" --device 00:02.0 --unplug 00:04.0 --repeat 2
 expect "--device 00:03.1" --device 00:03.0,multifunction --device 00:03.1 --unplug 00:03.0 --repeat 2
 expect "--hotplug" --hotplug 00:03.0
+expect "--churn 00:09.0" --device 00:02.0 --churn 00:09.0
+expect "--churn 00:02.0" --device 00:02.0 --churn 00:02.0 --mode naive-readonly
+expect "--churn 00:03.0" --device 00:03.0,multifunction --device 00:03.1 --churn 00:03.0
+expect "--churn 00:02.0" --device 00:02.0 --churn 00:02.0 --hotplug 00:04.0 --repeat 2
 expect "--hotplug" --hotplug 00:03.0 --repeat 2 --mode naive-readonly
 expect "--unplug" --device 00:03.0 --unplug 00:03.0 --repeat 2 --bench
 expect "--device 00:20.0" --bench --device 00:20.0
