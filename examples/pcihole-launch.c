@@ -37,7 +37,6 @@
 #include <getopt.h>
 #include <pthread.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
