@@ -52,6 +52,11 @@ void tk_require_kvm(void)
 		print_message("no usable /dev/kvm (%s): skipped\n", strerror(errno));
 		skip();
 	}
+	if (ioctl(fd, KVM_GET_API_VERSION, NULL) != KVM_API_VERSION) {
+		close(fd);
+		print_message("/dev/kvm is not KVM: skipped\n");
+		skip();
+	}
 	close(fd);
 }
 
