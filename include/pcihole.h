@@ -442,9 +442,9 @@ typedef void (*pcihole_log_fn)(void *opaque, enum pcihole_log_level level,
 
 /* Context flags. */
 /*
- * readonly: let pcihole_ctx_prefault() pre-fault the slots.  Without it that
- * call does nothing and returns 0, so a VMM can call it unconditionally and
- * leave the choice to its configuration.
+ * Let pcihole_ctx_prefault() pre-fault the slots (readonly and pci-hole
+ * modes).  Without it that call does nothing and returns 0, so a VMM can call
+ * it unconditionally and leave the choice to its configuration.
  */
 #define PCIHOLE_CTX_PREFAULT (1u << 0)
 
@@ -541,13 +541,15 @@ int pcihole_ctx_stats(const struct pcihole_ctx *ctx,
 		      struct pcihole_ctx_stats *stats);
 
 /*
- * Pre-fault every readonly slot of the context through the vCPU @vcpu_fd
+ * Pre-fault every slot of the context through the vCPU @vcpu_fd
  * (KVM_PRE_FAULT_MEMORY, Linux >= 6.10 with the TDP MMU), so the guest's first
- * scan takes no nested page faults.  Call it before the vCPU runs or from a
- * thread other than the vCPU's.  Slots created later by hotplug are not
- * pre-faulted (the vCPU may be running then).  Returns the number of bytes
- * pre-faulted, 0 in pci-hole and mmio modes or without PCIHOLE_CTX_PREFAULT,
- * -EOPNOTSUPP without KVM_CAP_PRE_FAULT_MEMORY, or -errno from KVM.
+ * scan takes no nested page faults: readonly slots map the all-ones memfd,
+ * pci-hole slots the kernel's all-ones block.  Call it before the vCPU runs
+ * (the ioctl waits for a running vCPU to leave KVM_RUN) or from a thread
+ * other than the vCPU's.  Slots created later by hotplug are not pre-faulted.
+ * Returns the number of bytes pre-faulted, 0 in mmio mode or without
+ * PCIHOLE_CTX_PREFAULT, -EOPNOTSUPP without KVM_CAP_PRE_FAULT_MEMORY, or
+ * -errno from KVM.
  */
 int64_t pcihole_ctx_prefault(struct pcihole_ctx *ctx, int vcpu_fd);
 

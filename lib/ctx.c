@@ -640,7 +640,8 @@ int64_t pcihole_ctx_prefault(struct pcihole_ctx *ctx, int vcpu_fd)
 
 	if (!ctx || vcpu_fd < 0)
 		return -EINVAL;
-	if (ctx->mode != PCIHOLE_MODE_READONLY || !(ctx->flags & PCIHOLE_CTX_PREFAULT))
+	/* pci-hole slots pre-fault too: the kernel maps its host-wide all-ones block. */
+	if (ctx->mode == PCIHOLE_MODE_MMIO || !(ctx->flags & PCIHOLE_CTX_PREFAULT))
 		return 0;
 	if (!ctx->caps.pre_fault_memory)
 		return -EOPNOTSUPP;

@@ -363,22 +363,27 @@ static void test_set_present_errors(void **state)
 	tk_vm_destroy(&vm);
 }
 
-static void test_prefault(void **state)
+static void check_prefault(enum pcihole_mode mode)
 {
 	struct pcihole_ctx_config cfg = {
-		.mode = PCIHOLE_MODE_READONLY, .flags = PCIHOLE_CTX_PREFAULT,
+		.mode = mode, .flags = PCIHOLE_CTX_PREFAULT,
 		.slot_base = 1, .nr_slots = 8, .memfd = -1,
 	};
 	struct pcihole_bdf b = { .bus = 3, .dev = 1 };
 	struct pcihole_caps caps;
 	struct pcihole_ctx *ctx;
 	struct pcihole_layout *l;
+	struct tk_handlers h;
+	struct tk_asm a;
 	struct tk_vm vm;
 	int64_t ret;
 
-	(void)state;
 	tk_require_kvm();
 	assert_int_equal(pcihole_probe(-1, false, &caps), 0);
+	if (mode == PCIHOLE_MODE_PCI_HOLE && !caps.pci_hole_works) {
+		print_message("no working KVM_MEM_PCI_HOLE here: skipped\n");
+		skip();
+	}
 	assert_int_equal(tk_vm_create(&vm), 0);
 	l = tu_q35_layout();
 	assert_int_equal(pcihole_layout_set_present(l, &b, true), 1);
@@ -389,8 +394,20 @@ static void test_prefault(void **state)
 		assert_int_equal(ret, (256ULL << 20) - 4096);
 	else
 		assert_int_equal(ret, -EOPNOTSUPP);
-	print_message("prefault: %s\n", ret > 0 ? "pre-faulted 256 MiB - 4 KiB" :
+	print_message("prefault %s: %s\n", pcihole_mode_name(mode),
+		      ret > 0 ? "pre-faulted 256 MiB - 4 KiB" :
 		      "no KVM_CAP_PRE_FAULT_MEMORY on this kernel");
+	/* The guest still reads all-ones (and the present function) afterwards. */
+	h = (struct tk_handlers){ .layout = l };
+	tk_asm_init(&a);
+	tk_asm_read(&a, 4, 0xb0000000, 0);
+	tk_asm_read(&a, 4, 0xb0000000 + (3u << 20) + (1u << 15), 1);
+	tk_asm_hlt(&a);
+	tk_vm_load(&vm, a.buf, a.len);
+	assert_int_equal(tk_vm_run(&vm, &h), 0);
+	assert_int_equal(tk_result(&vm, 0) & 0xffffffff, 0xffffffff);
+	assert_int_equal(tk_result(&vm, 1) & 0xffffffff, (uint32_t)TK_DEV_VALUE);
+	assert_int_equal(vm.exits_hole, 0);
 	assert_int_equal(pcihole_ctx_detach(ctx), 0);
 	/* Without the flag, or in mmio mode: nothing to do. */
 	cfg.flags = 0;
@@ -406,6 +423,9 @@ static void test_prefault(void **state)
 	tk_vm_destroy(&vm);
 }
 
+static void test_prefault_readonly(void **state) { (void)state; check_prefault(PCIHOLE_MODE_READONLY); }
+static void test_prefault_pci_hole(void **state) { (void)state; check_prefault(PCIHOLE_MODE_PCI_HOLE); }
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -417,7 +437,8 @@ int main(void)
 		cmocka_unit_test(test_probe_faults),
 		cmocka_unit_test(test_attach_checks),
 		cmocka_unit_test(test_set_present_errors),
-		cmocka_unit_test(test_prefault),
+		cmocka_unit_test(test_prefault_readonly),
+		cmocka_unit_test(test_prefault_pci_hole),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
