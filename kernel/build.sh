@@ -32,10 +32,12 @@ case "$VARIANT" in stock|patched|both) ;; *) echo "bad --kernel $VARIANT" >&2; e
 
 T0=$(date +%s.%N)
 step_t=$T0
-step() {	# print the time of the previous step, announce the next
+step_name=""
+step() {	# report how long the previous step took, start the next one
 	local now; now=$(date +%s.%N)
-	printf '[build.sh] %-40s (+%.1f s, total %.1f s)\n' "$1" \
-		"$(echo "$now - $step_t" | bc)" "$(echo "$now - $T0" | bc)"
+	[ -z "$step_name" ] || printf '[build.sh] %-42s %7.1f s\n' "$step_name" \
+		"$(echo "$now - $step_t" | bc)"
+	step_name=$1
 	step_t=$now
 }
 
@@ -70,7 +72,7 @@ CONFIG_CHECK="64BIT KVM KVM_AMD KVM_INTEL SHMEM TMPFS MEMFD_CREATE
 	TRANSPARENT_HUGEPAGE ADVISE_SYSCALLS BLK_DEV_INITRD SERIAL_8250_CONSOLE
 	ACPI PCI_MMCONFIG"
 
-series_files() { ls "$HERE"/patches/[0-9][0-9][0-9][1-9]-*.patch 2>/dev/null | sort; }
+series_files() { ls "$HERE"/patches/[0-9]*.patch 2>/dev/null | grep -v /0000-cover-letter | sort; }
 
 hash_of() {	# $1 = variant
 	{
@@ -180,4 +182,5 @@ both) build_variant stock; build_variant patched ;;
 esac
 [ "$SELFTEST" = 1 ] && build_selftest
 step "done"
+printf '[build.sh] total %.1f s\n' "$(echo "$(date +%s.%N) - $T0" | bc)"
 ls -l "$B"/bzImage-* "$B/pci_hole_test" 2>/dev/null || true
