@@ -160,7 +160,10 @@ int pcihole_plan(const struct pcihole_layout *l, uint32_t budget,
 	return (int)k;
 }
 
-/* Sorted, disjoint, non-empty and page aligned, as pcihole_plan() makes them. */
+/*
+ * Sorted, disjoint, non-empty and page aligned, as pcihole_plan() makes them.
+ * Compared by last bytes: a run may end exactly at 2^64.
+ */
 static bool plan_ok(const struct pcihole_run *r, size_t n)
 {
 	size_t i;
@@ -169,9 +172,9 @@ static bool plan_ok(const struct pcihole_run *r, size_t n)
 		return false;
 	for (i = 0; i < n; i++) {
 		if (!r[i].size || ((r[i].gpa | r[i].size) & (PCIHOLE_PAGE_SIZE - 1)) ||
-		    r[i].gpa > UINT64_MAX - r[i].size)
+		    r[i].gpa > UINT64_MAX - (r[i].size - 1))
 			return false;
-		if (i && r[i - 1].gpa + r[i - 1].size > r[i].gpa)
+		if (i && r[i - 1].gpa + (r[i - 1].size - 1) >= r[i].gpa)
 			return false;
 	}
 	return true;

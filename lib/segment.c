@@ -20,10 +20,12 @@ int pcihole_segment_from_mcfg(uint16_t segment, uint64_t mcfg_base,
 			      struct pcihole_segment *seg)
 {
 	uint64_t off = (uint64_t)bus_start << PCIHOLE_BUS_SHIFT;
+	uint64_t last = ((uint64_t)bus_end << PCIHOLE_BUS_SHIFT) + PCIHOLE_BUS_SIZE - 1;
 
 	if (!seg || bus_start > bus_end || (mcfg_base & (PCIHOLE_BUS_SIZE - 1)))
 		return -EINVAL;
-	if (mcfg_base > UINT64_MAX - off)
+	/* The whole window, up to its last byte, must fit below 2^64. */
+	if (mcfg_base > UINT64_MAX - last)
 		return -ERANGE;
 	memset(seg, 0, sizeof(*seg));
 	seg->segment = segment;
@@ -150,15 +152,19 @@ int pcihole_segments_validate(const struct pcihole_segment *segs, size_t nr,
 		if (ret)
 			return ret;
 	}
-	/* n <= 256, so the quadratic check is cheaper than sorting a copy. */
+	/*
+	 * n <= 256, so the quadratic check is cheaper than sorting a copy.  Last
+	 * bytes, not ends, because a window may end exactly at 2^64.
+	 */
 	for (i = 0; i < nr; i++) {
 		const struct pcihole_segment *a = &segs[i];
+		uint64_t a_last = a->base + (window_size(a) - 1);
 
 		for (j = i + 1; j < nr; j++) {
 			const struct pcihole_segment *b = &segs[j];
+			uint64_t b_last = b->base + (window_size(b) - 1);
 
-			if (a->base < b->base + window_size(b) &&
-			    b->base < a->base + window_size(a))
+			if (a->base <= b_last && b->base <= a_last)
 				return -EEXIST;
 			if (a->segment == b->segment &&
 			    a->bus_start <= b->bus_end &&

@@ -225,6 +225,7 @@ static void diff_invalid(void **state)
 		{ .gpa = 0x2000, .size = 0x1000 },
 		{ .gpa = 0x1000, .size = 0x1000 },
 	};
+	struct pcihole_run top[2] = { { 0 } };
 	uint32_t del[2], add[2];
 	size_t nd = 99, na = 99;
 
@@ -237,6 +238,16 @@ static void diff_invalid(void **state)
 	assert_int_equal(pcihole_plan_diff(a, 2, a, 1, del, &nd, add, &na), -EINVAL);
 	a[1].size = 0x1000;
 	assert_int_equal(pcihole_plan_diff(a, 2, a, 1, NULL, &nd, add, &na), -EINVAL);
+	/* a run may end exactly at 2^64 (found by fuzz_plan) */
+	top[0].gpa = UINT64_MAX - 0x2fff;
+	top[0].size = 0x1000;
+	top[1].gpa = UINT64_MAX - 0xfff;
+	top[1].size = 0x1000;
+	assert_int_equal(pcihole_plan_diff(top, 2, top, 1, del, &nd, add, &na), 0);
+	assert_true(nd == 1 && del[0] == 1 && na == 0);
+	top[1].size = 0x2000;
+	assert_int_equal(pcihole_plan_diff(top, 2, top, 1, del, &nd, add, &na), -EINVAL);
+	nd = na = 99;
 	assert_int_equal(pcihole_plan_diff(a, 2, a, 1, del, NULL, add, &na), -EINVAL);
 	assert_true(nd == 99 && na == 99);
 	assert_int_equal(pcihole_plan_diff(a, 2, a, 1, del, &nd, add, &na), 0);

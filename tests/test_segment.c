@@ -102,6 +102,10 @@ static void from_mcfg(void **state)
 	assert_int_equal(pcihole_segment_from_mcfg(0, 0xb0000000, 2, 1, &s), -EINVAL);
 	assert_int_equal(pcihole_segment_from_mcfg(0, UINT64_MAX & ~((1ULL << 20) - 1), 1, 1, &s), -ERANGE);
 	assert_int_equal(pcihole_segment_from_mcfg(0, 0, 0, 0, NULL), -EINVAL);
+	/* the window's last byte decides, not its first (found by fuzz_plan) */
+	assert_int_equal(pcihole_segment_from_mcfg(0, UINT64_MAX - (1ULL << 20) + 1, 0, 0, &s), 0);
+	assert_int_equal(pcihole_segment_from_mcfg(0, UINT64_MAX - (1ULL << 20) + 1, 0, 1, &s), -ERANGE);
+	assert_int_equal(pcihole_segment_from_mcfg(0, UINT64_MAX - (2ULL << 20) + 1, 0, 1, &s), 0);
 }
 
 static void validate(void **state)
@@ -147,6 +151,13 @@ static void validate(void **state)
 	assert_int_equal(pcihole_segments_validate(s, 2, 0), 0);
 	s[1] = seg(1, 0xaff00000, 0, 1);
 	assert_int_equal(pcihole_segments_validate(s, 2, 0), -EEXIST);
+	/* windows ending at 2^64 compare without wrapping (found by fuzz_plan) */
+	s[0] = seg(0, UINT64_MAX - (2ULL << 20) + 1, 0, 1);
+	s[1] = seg(1, UINT64_MAX - (1ULL << 20) + 1, 0, 0);
+	assert_int_equal(pcihole_segments_validate(s, 2, 64), -EEXIST);
+	s[0] = seg(0, UINT64_MAX - (2ULL << 20) + 1, 0, 0);
+	assert_int_equal(pcihole_segments_validate(s, 2, 64), 0);
+	s[0] = seg(0, 0xb0000000, 0, 15);
 
 	/* overlap in (segment, bus) space */
 	s[1] = seg(0, 0xc0000000, 15, 20);
