@@ -28,9 +28,10 @@ for tool in gcov lcov genhtml; do
 	command -v $tool >/dev/null || { echo "coverage.sh: $tool not found" >&2; exit 2; }
 done
 
+mkdir -p "$build"
 cmake -S "$root" -B "$build" -DPCIHOLE_COVERAGE=ON -DCMAKE_BUILD_TYPE=Debug \
-	-DPCIHOLE_FUZZ=OFF >"$build.configure.log" 2>&1 ||
-	{ cat "$build.configure.log" >&2; exit 1; }
+	-DPCIHOLE_FUZZ=OFF >"$build/configure.log" 2>&1 ||
+	{ cat "$build/configure.log" >&2; exit 1; }
 cmake --build "$build" -j"$(nproc)" >"$build/coverage-build.log" 2>&1 ||
 	{ tail -40 "$build/coverage-build.log" >&2; exit 1; }
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 /*
  * libFuzzer harness for the string parsers and formatters:
- * pcihole_bdf_parse/format and pcihole_segment_parse/format.
+ * pcihole_bdf_parse/format, pcihole_segment_parse/format and the mode names.
  *
  * The input, up to its first NUL, is copied into an allocation of exactly
  * strlen + 1 bytes, so ASan reports any read past the terminator.  Each parser
@@ -239,6 +239,21 @@ static void fp_check_segment_format(const struct pcihole_segment *seg)
 	CHECK(n < PCIHOLE_SEGMENT_STRLEN);
 }
 
+/* The mode names as the header lists them, in enum order. */
+static void fp_check_mode(const char *s)
+{
+	static const char *const names[] = { "auto", "pci-hole", "readonly", "mmio" };
+	int ret = pcihole_mode_parse(s), want = -EINVAL;
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(s, names[i]))
+			want = (int)i;
+	CHECK_EQ(ret, want);
+	if (ret >= 0)
+		CHECK(!strcmp(pcihole_mode_name((enum pcihole_mode)ret), s));
+}
+
 static void fp_check_string(const char *s)
 {
 	struct pcihole_bdf bdf, ref_bdf, untouched;
@@ -278,7 +293,7 @@ static void fp_check_raw(const uint8_t *data, size_t size)
 	struct pcihole_bdf bdf = { 0 };
 	struct pcihole_segment seg = { 0 };
 	char buf[PCIHOLE_BDF_STRLEN + 8];
-	int ret;
+	int ret, mode;
 
 	bdf.segment = fz_u16(&in);
 	bdf.bus = fz_u8(&in);
@@ -295,6 +310,12 @@ static void fp_check_raw(const uint8_t *data, size_t size)
 	seg.bus_start = fz_u8(&in);
 	seg.bus_end = fz_u8(&in);
 	fp_check_segment_format(&seg);
+
+	mode = (int)fz_u32(&in);
+	if (mode >= 0 && mode <= PCIHOLE_MODE_MMIO)
+		CHECK_EQ(pcihole_mode_parse(pcihole_mode_name((enum pcihole_mode)mode)), mode);
+	else
+		CHECK(!pcihole_mode_name((enum pcihole_mode)mode));
 }
 
 int FUZZ_ENTRY(const uint8_t *data, size_t size)
@@ -308,6 +329,7 @@ int FUZZ_ENTRY(const uint8_t *data, size_t size)
 	memcpy(s, data, len);
 	s[len] = '\0';
 	fp_check_string(s);
+	fp_check_mode(s);
 	free(s);
 
 	fp_check_raw(data, size);

@@ -45,9 +45,10 @@ else
 fi
 
 command -v clang >/dev/null || { echo "run.sh: clang not found" >&2; exit 2; }
+mkdir -p "$build"
 cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-	-DPCIHOLE_FUZZ=ON -DPCIHOLE_EXAMPLES=OFF >"$build.configure.log" 2>&1 ||
-	{ cat "$build.configure.log" >&2; exit 1; }
+	-DPCIHOLE_FUZZ=ON -DPCIHOLE_EXAMPLES=OFF >"$build/configure.log" 2>&1 ||
+	{ cat "$build/configure.log" >&2; exit 1; }
 cmake --build "$build" -j"$(nproc)" --target "${harnesses[@]/#/fuzz_}" >"$build/fuzz-build.log" 2>&1 ||
 	{ tail -50 "$build/fuzz-build.log" >&2; exit 1; }
 
