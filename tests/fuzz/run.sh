@@ -16,6 +16,7 @@
 #   PCIHOLE_FUZZ_JOBS   harnesses to run at once (default 1); with 2 each one
 #                       gets the whole time instead of a share
 #   PCIHOLE_FUZZ_SEED   libFuzzer -seed (default: random)
+#   PCIHOLE_FUZZ_HARNESSES  which to run (default "parse plan")
 #   PCIHOLE_FUZZ_KNOWN  tags of reported, unfixed bugs whose inputs to skip
 #                       (see fuzz_common.h); leave unset in CI
 set -euo pipefail
@@ -24,7 +25,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=${PCIHOLE_FUZZ_BUILD:-$root/build-fuzz}
 jobs=${PCIHOLE_FUZZ_JOBS:-1}
 limit=${1:-120}
-harnesses=(parse plan)
+read -ra harnesses <<<"${PCIHOLE_FUZZ_HARNESSES:-parse plan}"
 fuzzdir=$root/tests/fuzz
 
 declare -A max_len=([parse]=128 [plan]=2048)
