@@ -7,13 +7,15 @@
 # Outputs (kernel/build/ is git-ignored):
 #   kernel/build/bzImage-stock, kernel/build/bzImage-patched   (symlinks into the cache)
 #   kernel/build/pci_hole_test                                 (static selftest binary)
-# Cache: kernel/build/cache/<variant>-<hash>/ where hash covers the tarball
-# version, the patch series, the config options and this script's config part.
-# A bzImage whose hash is already cached is not rebuilt.
+# Cache: $PCIHOLE_KERNEL_CACHE (default kernel/build/cache)/<variant>-<hash>/
+# where hash covers the tarball version, the patch series and the config
+# options. A bzImage whose hash is already cached is not rebuilt; point
+# PCIHOLE_KERNEL_CACHE outside the work tree to keep it across fresh clones.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 B="$HERE/build"
+CACHE=${PCIHOLE_KERNEL_CACHE:-$B/cache}
 TARBALL=/usr/src/linux-source-6.12.tar.xz
 VARIANT=both
 SELFTEST=1
@@ -90,10 +92,25 @@ unpack() {	# $1 = dest dir
 	rmdir "$1.tmp"
 }
 
+prepare_src() {	# $1 = variant, $2 = hash: unpacked (and patched) tree in $B/src-$1
+	local v=$1 h=$2 src="$B/src-$1" p
+	[ -f "$src/.pcihole-hash" ] && [ "$(cat "$src/.pcihole-hash")" = "$h" ] && return 0
+	step "$v: unpack $TARBALL"
+	unpack "$src"
+	if [ "$v" = patched ]; then
+		step "$v: apply $(series_files | wc -l) patches"
+		for p in $(series_files); do
+			timeout 60 patch -s -p1 -d "$src" --no-backup-if-mismatch < "$p" ||
+				{ echo "build.sh: $p does not apply" >&2; exit 1; }
+		done
+	fi
+	echo "$h" > "$src/.pcihole-hash"
+}
+
 build_variant() {	# $1 = stock|patched
 	local v=$1 h src out cache
 	h=$(hash_of "$v")
-	cache="$B/cache/$v-$h"
+	cache="$CACHE/$v-$h"
 	if [ -f "$cache/bzImage" ]; then
 		step "$v: cached bzImage $v-$h"
 		ln -sfn "$cache/bzImage" "$B/bzImage-$v"
@@ -101,18 +118,7 @@ build_variant() {	# $1 = stock|patched
 	fi
 	src="$B/src-$v"
 	out="$B/out-$v"
-	if [ ! -f "$src/.pcihole-hash" ] || [ "$(cat "$src/.pcihole-hash")" != "$h" ]; then
-		step "$v: unpack $TARBALL"
-		unpack "$src"
-		if [ "$v" = patched ]; then
-			step "$v: apply $(series_files | wc -l) patches"
-			for p in $(series_files); do
-				timeout 60 patch -s -p1 -d "$src" --no-backup-if-mismatch < "$p" ||
-					{ echo "build.sh: $p does not apply" >&2; exit 1; }
-			done
-		fi
-		echo "$h" > "$src/.pcihole-hash"
-	fi
+	prepare_src "$v" "$h"
 	mkdir -p "$out"
 	step "$v: configure"
 	timeout 300 make -s -C "$src" O="$out" tinyconfig >/dev/null
@@ -145,33 +151,32 @@ build_variant() {	# $1 = stock|patched
 build_selftest() {
 	# Built from the patched tree (uapi headers with the new flag); it runs on
 	# the stock kernel too, where it skips for lack of the capability.
-	local src="$B/src-patched" out="$B/selftest-out" h
+	local src="$B/src-patched" out="$B/selftest-out" h cache
 	h=$(hash_of patched)
-	if [ -x "$B/pci_hole_test" ] && [ -f "$B/pci_hole_test.hash" ] &&
-	   [ "$(cat "$B/pci_hole_test.hash")" = "$h" ]; then
+	cache="$CACHE/patched-$h"
+	if [ -x "$cache/pci_hole_test" ]; then
 		step "selftest: cached"
+		cp "$cache/pci_hole_test" "$B/pci_hole_test"
 		return 0
 	fi
-	if [ ! -f "$src/.pcihole-hash" ] || [ "$(cat "$src/.pcihole-hash")" != "$h" ]; then
-		rm -f "$B/cache/patched-$h/bzImage"   # force an unpack of the current series
-		build_variant patched
-	fi
+	prepare_src patched "$h"
 	step "selftest: headers_install"
+	rm -rf "$out"
 	mkdir -p "$out"
-	timeout 300 make -s -C "$src" O="$B/out-patched" headers_install \
+	timeout 300 make -s -C "$src" O="$out/obj" headers_install \
 		INSTALL_HDR_PATH="$out/usr" >/dev/null
 	step "selftest: make pci_hole_test (static)"
-	rm -rf "$out/kvm"
 	timeout 900 make -s -C "$src/tools/testing/selftests/kvm" -j"$JOBS" \
 		OUTPUT="$out/kvm" KHDR_INCLUDES="-isystem $out/usr/include" \
 		EXTRA_CFLAGS="-static" "$out/kvm/x86_64/pci_hole_test" \
 		> "$out/build.log" 2>&1 ||
 		{ tail -40 "$out/build.log" >&2; echo "build.sh: selftest build failed" >&2; exit 1; }
-	if grep -q "pci_hole_test.*warning:" "$out/build.log"; then
+	if grep -q "warning:" "$out/build.log"; then
 		grep warning: "$out/build.log" >&2; exit 1
 	fi
+	mkdir -p "$cache"
+	cp "$out/kvm/x86_64/pci_hole_test" "$cache/pci_hole_test"
 	cp "$out/kvm/x86_64/pci_hole_test" "$B/pci_hole_test"
-	echo "$h" > "$B/pci_hole_test.hash"
 }
 
 mkdir -p "$B"
