@@ -3,10 +3,33 @@
 # (a git repository of the unpacked Debian tree, tag "base", one commit per
 # patch), fill in the cover letter from kernel/cover.txt, and run
 # checkpatch --strict on every patch (summary in kernel/patches/checkpatch.txt).
+#
+# usage: kernel/mkseries.sh [--init] [TREE]
+#   --init  first (re)create TREE (default kernel/build/linux) from Debian's
+#           tarball: commit it as tag "base", then "git am" the current
+#           kernel/patches, so the series can be edited as commits.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
+INIT=0
+if [ "${1:-}" = --init ]; then INIT=1; shift; fi
 SRC=${1:-$HERE/build/linux}
 OUT=$HERE/patches
+if [ "$INIT" = 1 ]; then
+	rm -rf "$SRC" "$SRC.tmp"
+	mkdir -p "$SRC.tmp"
+	timeout 300 tar -C "$SRC.tmp" -xf /usr/src/linux-source-6.12.tar.xz
+	mv "$SRC.tmp/linux-source-6.12" "$SRC"
+	rmdir "$SRC.tmp"
+	# Debian's .gitignore ignores the whole top level: add with -f.
+	git -C "$SRC" init -q
+	git -C "$SRC" add -A -f
+	git -C "$SRC" -c user.name=base -c user.email=base@localhost commit -q \
+		-m "Debian linux-source-6.12 $(dpkg-query -W -f='${Version}' linux-source-6.12)"
+	git -C "$SRC" tag base
+	git -C "$SRC" am -q $(ls "$OUT"/[0-9]*.patch | grep -v /0000-cover-letter)
+	git -C "$SRC" log --oneline base~1..HEAD 2>/dev/null || git -C "$SRC" log --oneline
+	exit 0
+fi
 rm -f "$OUT"/*.patch
 git -C "$SRC" format-patch -q --cover-letter --base=base -o "$OUT" base..HEAD
 cover=$(ls "$OUT"/0000-cover-letter.patch)
