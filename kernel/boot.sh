@@ -46,7 +46,7 @@ stock|patched) BZ="$B/bzImage-$KERNEL"; KNAME=$KERNEL ;;
 esac
 [ -f "$BZ" ] || { echo "boot.sh: no kernel $BZ (run kernel/build.sh)" >&2; exit 1; }
 if [ -z "$EXPECT" ]; then
-	case "$KNAME" in stock) EXPECT=readonly ;; *) EXPECT=pci-hole ;; esac
+	case "$KNAME" in stock) EXPECT="readonly" ;; *) EXPECT="pci-hole" ;; esac
 fi
 LOG=${LOG:-$B/boot-$KNAME.log}
 for p in busybox-static qemu-system-x86 cpio; do

@@ -74,7 +74,17 @@ CONFIG_CHECK="64BIT KVM KVM_AMD KVM_INTEL SHMEM TMPFS MEMFD_CREATE
 	TRANSPARENT_HUGEPAGE ADVISE_SYSCALLS BLK_DEV_INITRD SERIAL_8250_CONSOLE
 	ACPI PCI_MMCONFIG"
 
-series_files() { ls "$HERE"/patches/[0-9]*.patch 2>/dev/null | grep -v /0000-cover-letter | sort; }
+series_files() {	# the patches in order, without the cover letter
+	local p
+	for p in "$HERE"/patches/[0-9]*.patch; do
+		[ -f "$p" ] && [ "${p##*/}" != 0000-cover-letter.patch ] && echo "$p"
+	done
+	return 0
+}
+
+# awk: the diff sections of a patch, without those under tools/
+# shellcheck disable=SC2016
+KERNEL_PART='FNR == 1 {d = 0} /^diff --git /{d = 1; skip = ($3 ~ /^a\/tools\//)} d && !skip'
 
 hash_of() {	# $1 = stock|patched (what the bzImage depends on) or full (everything)
 	{
@@ -82,7 +92,7 @@ hash_of() {	# $1 = stock|patched (what the bzImage depends on) or full (everythi
 		echo "$CONFIG_ON / $CONFIG_OFF"
 		case "$1" in
 		# the bzImage does not depend on the selftest's files under tools/
-		patched) series_files | xargs awk 'FNR == 1 {d = 0} /^diff --git /{d = 1; skip = ($3 ~ /^a\/tools\//)} d && !skip' ;;
+		patched) series_files | xargs awk "$KERNEL_PART" ;;
 		full) series_files | xargs cat ;;
 		esac
 	} | sha256sum | cut -c1-16

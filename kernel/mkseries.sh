@@ -26,7 +26,9 @@ if [ "$INIT" = 1 ]; then
 	git -C "$SRC" -c user.name=base -c user.email=base@localhost commit -q \
 		-m "Debian linux-source-6.12 $(dpkg-query -W -f='${Version}' linux-source-6.12)"
 	git -C "$SRC" tag base
-	git -C "$SRC" am -q $(ls "$OUT"/[0-9]*.patch | grep -v /0000-cover-letter)
+	for p in "$OUT"/[0-9]*.patch; do
+		[ "${p##*/}" = 0000-cover-letter.patch ] || git -C "$SRC" am -q "$p"
+	done
 	git -C "$SRC" log --oneline base~1..HEAD 2>/dev/null || git -C "$SRC" log --oneline
 	exit 0
 fi
@@ -46,7 +48,7 @@ PY
 for p in "$OUT"/*.patch; do
 	case "$p" in *0000-cover-letter.patch) continue ;; esac
 	echo "== $(basename "$p")" >> "$OUT/checkpatch.txt"
-	(cd "$SRC" && ./scripts/checkpatch.pl --strict --no-tree "$p" 2>&1 || true) |
+	(cd "$SRC" && { ./scripts/checkpatch.pl --strict --no-tree "$p" 2>&1 || true; }) |
 		grep -E "^(ERROR|WARNING|CHECK|total:)" >> "$OUT/checkpatch.txt"
 done
 cat "$OUT/checkpatch.txt"
