@@ -71,8 +71,10 @@ copy_with_libs() {	# $1 = binary; copies it and its libraries into $R
 	if ldd "$bin" >/dev/null 2>&1; then
 		for lib in $(ldd "$bin" | grep -oE '/[^ ]+' | sort -u); do
 			[ -f "$lib" ] || continue
-			mkdir -p "$R$(dirname "$lib")"
+			# at its own path (RUNPATH, the loader) and in /opt/lib
+			mkdir -p "$R$(dirname "$lib")" "$R/opt/lib"
 			cp -L "$lib" "$R$lib"
+			cp -L "$lib" "$R/opt/lib/"
 		done
 	fi
 }
@@ -111,10 +113,12 @@ export PATH=/bin:/sbin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-mount -t tmpfs tmpfs /tmp
+# the initramfs is already in RAM: no tmpfs over /tmp, which could hide
+# libraries copied from a build directory under /tmp
 mount -t tmpfs tmpfs /dev/shm 2>/dev/null || { mkdir -p /dev/shm; mount -t tmpfs tmpfs /dev/shm; }
 echo always > /sys/kernel/mm/transparent_hugepage/shmem_enabled 2>/dev/null
 echo "BOOT: \$(uname -r) kvm=\$(ls /dev/kvm 2>/dev/null) pci_hole_huge=\$(cat /sys/module/kvm/parameters/pci_hole_huge 2>/dev/null)"
+export LD_LIBRARY_PATH=/opt/lib
 export PCIHOLE_EXPECT_MODE=$EXPECT
 export PCIHOLE_KERNEL=$KNAME
 pass=0; fail=0; skip=0
