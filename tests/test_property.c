@@ -186,55 +186,53 @@ static int oracle_hole(const struct model *m, uint64_t gpa)
 	return -1;
 }
 
-static int cmp_key(const void *a, const void *b)
+/* Does @a save strictly more exits than @b: more function-0 pages, or as many and more pages? */
+static bool beats(const struct pcihole_run *a, const struct pcihole_run *b)
 {
-	const struct pcihole_run *x = a, *y = b;
-
-	if (x->fn0_pages != y->fn0_pages)
-		return x->fn0_pages > y->fn0_pages ? -1 : 1;
-	if (x->size != y->size)
-		return x->size > y->size ? -1 : 1;
-	return x->gpa < y->gpa ? -1 : x->gpa > y->gpa;
+	return a->fn0_pages > b->fn0_pages ||
+	       (a->fn0_pages == b->fn0_pages && a->size > b->size);
 }
 
-/* Best (fn0 pages, pages) any @k of the @n runs can cover, by brute force when small. */
-static void best_choice(const struct pcihole_run *runs, size_t n, size_t k,
-			uint64_t *fn0, uint64_t *pages)
+/*
+ * Is the choice of @k runs (@chosen[i] set) the best any @k of the @n runs
+ * can be?  Few runs: compare with every subset of size @k.  Many: the exchange
+ * argument (no left-out run beats a chosen one), which for this lexicographic
+ * weighting is the same statement and needs no sort like the library's.
+ */
+static bool best_choice(const struct pcihole_run *runs, const bool *chosen,
+			size_t n, size_t k)
 {
-	*fn0 = 0;
-	*pages = 0;
-	if (n <= 12) {
-		uint32_t mask;
+	uint64_t fn0 = 0, pages = 0, best_fn0 = 0, best_pages = 0;
+	size_t i, j;
 
-		for (mask = 0; mask < (1u << n); mask++) {
-			uint64_t f = 0, p = 0;
-			size_t i;
-
-			if ((size_t)__builtin_popcount(mask) != k)
-				continue;
-			for (i = 0; i < n; i++)
-				if (mask & (1u << i)) {
-					f += runs[i].fn0_pages;
-					p += runs[i].size >> 12;
-				}
-			if (f > *fn0 || (f == *fn0 && p > *pages)) {
-				*fn0 = f;
-				*pages = p;
-			}
-		}
-	} else {
-		struct pcihole_run *sorted = malloc(n * sizeof(*sorted));
-		size_t i;
-
-		assert_non_null(sorted);
-		memcpy(sorted, runs, n * sizeof(*sorted));
-		qsort(sorted, n, sizeof(*sorted), cmp_key);
-		for (i = 0; i < k; i++) {
-			*fn0 += sorted[i].fn0_pages;
-			*pages += sorted[i].size >> 12;
-		}
-		free(sorted);
+	if (n > 12) {
+		for (i = 0; i < n; i++)
+			for (j = 0; j < n && !chosen[i]; j++)
+				if (chosen[j] && beats(&runs[i], &runs[j]))
+					return false;
+		return true;
 	}
+	for (i = 0; i < n; i++)
+		if (chosen[i]) {
+			fn0 += runs[i].fn0_pages;
+			pages += runs[i].size >> 12;
+		}
+	for (uint32_t mask = 0; mask < (1u << n); mask++) {
+		uint64_t f = 0, p = 0;
+
+		if ((size_t)__builtin_popcount(mask) != k)
+			continue;
+		for (i = 0; i < n; i++)
+			if (mask & (1u << i)) {
+				f += runs[i].fn0_pages;
+				p += runs[i].size >> 12;
+			}
+		if (f > best_fn0 || (f == best_fn0 && p > best_pages)) {
+			best_fn0 = f;
+			best_pages = p;
+		}
+	}
+	return fn0 == best_fn0 && pages == best_pages;
 }
 
 /* Check the plan of @l (with @budget) against the model; returns the run count. */
@@ -243,7 +241,8 @@ static size_t check_plan(const struct model *m, const struct pcihole_layout *l,
 			 struct pcihole_run *oracle, size_t cap)
 {
 	struct pcihole_plan_info info;
-	uint64_t holes, fn0 = 0, pages = 0, best_fn0, best_pages, all_fn0 = 0;
+	uint64_t holes, fn0 = 0, pages = 0, all_fn0 = 0;
+	bool *chosen, ok;
 	size_t n, k, i, j;
 	int ret;
 
@@ -268,13 +267,17 @@ static size_t check_plan(const struct model *m, const struct pcihole_layout *l,
 		return n;
 	}
 	/* a budget: each chosen run is one of the maximal runs, and the best choice */
+	chosen = calloc(n, sizeof(*chosen));
+	assert_non_null(chosen);
 	for (i = 0, j = 0; i < k; i++) {
 		while (j < n && oracle[j].gpa < plan[i].gpa)
 			j++;
 		CHECK(j < n && !memcmp(&oracle[j], &plan[i], sizeof(*plan)));
+		chosen[j] = true;
 	}
-	best_choice(oracle, n, k, &best_fn0, &best_pages);
-	CHECK(fn0 == best_fn0 && pages == best_pages);
+	ok = best_choice(oracle, chosen, n, k);
+	free(chosen);
+	CHECK(ok);
 	CHECK(info.covered_pages == pages && info.uncovered_pages == holes - pages);
 	for (i = 0; i < n; i++)
 		all_fn0 += oracle[i].fn0_pages;
