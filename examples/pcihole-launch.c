@@ -519,7 +519,7 @@ static const char usage_text[] =
 	"  --scan P                 linux | firmware | brute (default linux)\n"
 	"  --repeat N               scans to run (default 1)\n"
 	"  --slots N                slot budget for the holes (default: all KVM has)\n"
-	"  --no-prefault            do not pre-fault the readonly slots\n"
+	"  --no-prefault            do not pre-fault the hole slots\n"
 	"  --json                   print the results as one JSON object\n"
 	"  -v, --verbose            log what libpcihole does\n"
 	"  --hotplug BDF[,multifunction]\n"
@@ -1227,6 +1227,7 @@ static void setup_ctx(struct vm *vm, struct pcihole_layout *layout,
 	struct pcihole_ctx_config cfg = { 0 };
 	struct pcihole_ctx_stats st;
 	uint64_t t0 = now_ns();
+	bool slots;
 	int r;
 
 	lg.verbose = o->verbose;
@@ -1299,13 +1300,16 @@ static void setup_ctx(struct vm *vm, struct pcihole_layout *layout,
 	b->mapped_bytes = st.mapped_bytes;
 
 	/*
-	 * Pre-fault the readonly slots before the vCPU first runs, so the
-	 * guest's first scan (its boot) takes no nested page faults.  Only
-	 * where the kernel has KVM_PRE_FAULT_MEMORY (6.10+, TDP MMU).
+	 * Pre-fault the slots (readonly: the memfd; pci-hole: the kernel's
+	 * all-ones block) before the vCPU first runs, so the guest's first scan
+	 * (its boot) takes no nested page faults.  Only where the kernel has
+	 * KVM_PRE_FAULT_MEMORY (6.10+, TDP MMU).
 	 */
-	if (b->mode == LM_READONLY && !o->prefault)
+	slots = pcihole_ctx_mode(b->ctx) == PCIHOLE_MODE_READONLY ||
+		pcihole_ctx_mode(b->ctx) == PCIHOLE_MODE_PCI_HOLE;
+	if (slots && !o->prefault)
 		b->prefault_bytes = -ECANCELED;
-	if (b->mode == LM_READONLY && o->prefault) {
+	if (slots && o->prefault) {
 		t0 = now_ns();
 		b->prefault_bytes = pcihole_ctx_prefault(b->ctx, vm->vcpu_fd);
 		b->prefault_ns = now_ns() - t0;
