@@ -553,6 +553,18 @@ int pcihole_ctx_stats(const struct pcihole_ctx *ctx,
  */
 int64_t pcihole_ctx_prefault(struct pcihole_ctx *ctx, int vcpu_fd);
 
+/*
+ * The same for a VMM that owns its slots: pre-fault the @nr hole slots
+ * @regions (KVM_MEM_READONLY over the all-ones memfd, or KVM_MEM_PCI_HOLE)
+ * through the vCPU @vcpu_fd, with the same rules as pcihole_ctx_prefault().
+ * Records with memory_size 0 are skipped.  Returns the bytes pre-faulted,
+ * -EOPNOTSUPP if the kernel lacks KVM_PRE_FAULT_MEMORY (or the TDP MMU), or
+ * -errno from KVM (regions before the failing one stay pre-faulted: this
+ * only warms page tables, there is nothing to undo).
+ */
+int64_t pcihole_prefault(int vcpu_fd, const struct pcihole_region *regions,
+			 size_t nr);
+
 #ifdef __cplusplus
 }
 #endif

@@ -25,6 +25,7 @@
 #include "internal.h"
 #include "kvm.h"
 #include "kvm_compat.h"
+#include "prefault.h"
 #include "sys.h"
 
 /* Slot ids are the low 16 bits of kvm_userspace_memory_region.slot. */
@@ -647,19 +648,13 @@ int64_t pcihole_ctx_prefault(struct pcihole_ctx *ctx, int vcpu_fd)
 		return -EOPNOTSUPP;
 	pthread_mutex_lock(&ctx->lock);
 	for (i = 0; i < ctx->nr; i++) {
-		struct kvm_pre_fault_memory r = {
-			.gpa = ctx->runs[i].gpa, .size = ctx->runs[i].size,
-		};
+		int ret = ph_prefault_range(vcpu_fd, ctx->runs[i].gpa, ctx->runs[i].size);
 
-		/* The kernel advances gpa/size and may stop early to reschedule. */
-		while (r.size) {
-			if (ph_ioctl(vcpu_fd, KVM_PRE_FAULT_MEMORY, &r) &&
-			    errno != EINTR && errno != EAGAIN) {
-				done = ph_neg_errno();
-				ph_log(ctx, PCIHOLE_LOG_ERR, "KVM_PRE_FAULT_MEMORY gpa 0x%llx: %s",
-				       (unsigned long long)r.gpa, strerror((int)-done));
-				goto out;
-			}
+		if (ret) {
+			done = ret;
+			ph_log(ctx, PCIHOLE_LOG_ERR, "KVM_PRE_FAULT_MEMORY gpa 0x%llx: %s",
+			       (unsigned long long)ctx->runs[i].gpa, strerror(-ret));
+			goto out;
 		}
 		done += (int64_t)ctx->runs[i].size;
 	}

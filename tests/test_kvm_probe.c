@@ -376,7 +376,9 @@ static void check_prefault(enum pcihole_mode mode)
 	struct tk_handlers h;
 	struct tk_asm a;
 	struct tk_vm vm;
+	struct pcihole_region regions[8];
 	int64_t ret;
+	int n;
 
 	tk_require_kvm();
 	assert_int_equal(pcihole_probe(-1, false, &caps), 0);
@@ -397,6 +399,19 @@ static void check_prefault(enum pcihole_mode mode)
 	print_message("prefault %s: %s\n", pcihole_mode_name(mode),
 		      ret > 0 ? "pre-faulted 256 MiB - 4 KiB" :
 		      "no KVM_CAP_PRE_FAULT_MEMORY on this kernel");
+	/* The context-free form, on the context's own records, says the same. */
+	n = pcihole_ctx_regions(ctx, regions, 8);
+	assert_int_equal(n, 2);
+	ret = pcihole_prefault(vm.vcpu_fd, regions, (size_t)n);
+	if (caps.pre_fault_memory)
+		assert_int_equal(ret, (256ULL << 20) - 4096);
+	else
+		assert_int_equal(ret, -EOPNOTSUPP);
+	assert_int_equal(pcihole_prefault(-1, regions, 1), -EINVAL);
+	assert_int_equal(pcihole_prefault(vm.vcpu_fd, NULL, 1), -EINVAL);
+	assert_int_equal(pcihole_prefault(vm.vcpu_fd, NULL, 0), 0);
+	regions[0].memory_size = 0;
+	assert_int_equal(pcihole_prefault(vm.vcpu_fd, regions, 1), 0);
 	/* The guest still reads all-ones (and the present function) afterwards. */
 	h = (struct tk_handlers){ .layout = l };
 	tk_asm_init(&a);
