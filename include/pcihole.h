@@ -125,7 +125,9 @@ int pcihole_segment_format(const struct pcihole_segment *seg, char *buf,
  * the same segment group (-EEXIST), at most PCIHOLE_MAX_SEGMENTS (-E2BIG),
  * windows ending below 2^@phys_bits (-ERANGE; @phys_bits 0 means 52, the
  * x86-64 architectural maximum; valid values are 32..64).  Other defects give
- * -EINVAL.
+ * -EINVAL.  With @phys_bits 64 a window may end exactly at 2^64; the planner
+ * and the mmio path handle it, but KVM refuses slots that reach the top of the
+ * address space, so a context cannot attach such a layout in a slot mode.
  */
 int pcihole_segments_validate(const struct pcihole_segment *segs, size_t nr,
 			      unsigned int phys_bits);
@@ -255,7 +257,7 @@ struct pcihole_run {
 	uint32_t reserved;
 };
 
-/* Summary of one plan; every field is filled even when planning fails with -ENOSPC. */
+/* Summary of one plan (see pcihole_plan() for what -ENOSPC fills). */
 struct pcihole_plan_info {
 	uint64_t hole_pages;		/* all hole pages of the layout */
 	uint64_t covered_pages;		/* hole pages inside the returned runs */
@@ -291,8 +293,11 @@ size_t pcihole_plan_count(const struct pcihole_layout *layout);
  *
  * @cap must hold pcihole_plan_count() entries even when a budget is given:
  * the array is the work space of the selection.  Returns the number of runs
- * written, or -ENOSPC if @cap is too small (then @info is still filled, so its
- * nr_runs can size the next call).  @info may be NULL.
+ * written, or -ENOSPC if @cap is too small.  That failure is the one exception
+ * to "outputs unchanged": the first @cap entries of @runs may have been
+ * overwritten, and @info gets nr_runs, nr_slots and hole_pages (the covered and
+ * uncovered counts are 0), so that nr_runs can size the next call.  @info may
+ * be NULL.
  */
 int pcihole_plan(const struct pcihole_layout *layout, uint32_t budget,
 		 struct pcihole_run *runs, size_t cap,
