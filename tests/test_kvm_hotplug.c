@@ -35,13 +35,8 @@ static void fix_setup(struct fix *f, enum pcihole_mode mode, uint32_t nr_slots,
 	};
 	size_t i;
 
-	tk_require_kvm();
 	memset(f, 0, sizeof(*f));
-	assert_int_equal(pcihole_probe(-1, false, &f->caps), 0);
-	if (mode == PCIHOLE_MODE_PCI_HOLE && !f->caps.pci_hole_works) {
-		print_message("no working KVM_MEM_PCI_HOLE here: skipped\n");
-		skip();
-	}
+	tk_require_mode(mode, &f->caps);
 	assert_int_equal(tk_vm_create(&f->vm), 0);
 	f->layout = tu_q35_layout();
 	for (i = 0; i < np; i++)

@@ -380,12 +380,7 @@ static void check_prefault(enum pcihole_mode mode)
 	int64_t ret;
 	int n;
 
-	tk_require_kvm();
-	assert_int_equal(pcihole_probe(-1, false, &caps), 0);
-	if (mode == PCIHOLE_MODE_PCI_HOLE && !caps.pci_hole_works) {
-		print_message("no working KVM_MEM_PCI_HOLE here: skipped\n");
-		skip();
-	}
+	tk_require_mode(mode, &caps);
 	assert_int_equal(tk_vm_create(&vm), 0);
 	l = tu_q35_layout();
 	assert_int_equal(pcihole_layout_set_present(l, &b, true), 1);

@@ -60,6 +60,17 @@ void tk_require_kvm(void)
 	close(fd);
 }
 
+void tk_require_mode(enum pcihole_mode mode, struct pcihole_caps *caps)
+{
+	tk_require_kvm();
+	assert_int_equal(pcihole_probe(-1, false, caps), 0);
+	if (mode == PCIHOLE_MODE_PCI_HOLE && !caps->pci_hole_works) {
+		print_message("no working KVM_MEM_PCI_HOLE here (cap %u): skipped\n",
+			      caps->pci_hole_cap);
+		skip();
+	}
+}
+
 int tk_expect_mode(void)
 {
 	const char *s = getenv("PCIHOLE_EXPECT_MODE");

@@ -23,6 +23,11 @@ unsigned int tk_count_fds(void);
 
 /* Skip the calling cmocka test (skip()) unless /dev/kvm can be opened. */
 void tk_require_kvm(void);
+/*
+ * tk_require_kvm(), then probe into @caps, and skip if @mode is pci-hole and
+ * this kernel has no working KVM_MEM_PCI_HOLE.
+ */
+void tk_require_mode(enum pcihole_mode mode, struct pcihole_caps *caps);
 /* /dev/kvm opened, or -1. */
 int tk_kvm_fd(void);
 
