@@ -1385,30 +1385,40 @@ static void handle_mmio(struct launcher *l)
 	uint32_t len = run->mmio.len;
 	bool is_write = run->mmio.is_write;
 	struct pcihole_bdf bdf;
+	unsigned int tries;
 	uint32_t off;
-	int r;
+	int r = 0;
 
-	if (pcihole_layout_gpa_to_bdf(l->layout, gpa, &bdf, &off) == 0 &&
-	    pcihole_layout_is_present(l->layout, &bdf) == 1) {
-		struct function *f = find_function(l->o, &bdf);
+	/*
+	 * The two lookups each see one instant of the presence map.  If a
+	 * hotplug thread flips the function between them, neither claims the
+	 * access: look again, the next pair sees the new state.
+	 */
+	for (tries = 0; tries < 1000; tries++) {
+		if (pcihole_layout_gpa_to_bdf(l->layout, gpa, &bdf, &off) == 0 &&
+		    pcihole_layout_is_present(l->layout, &bdf) == 1) {
+			struct function *f = find_function(l->o, &bdf);
 
-		if (f && off + len <= PCIHOLE_PAGE_SIZE) {
+			if (f && off + len <= PCIHOLE_PAGE_SIZE) {
+				if (is_write)
+					function_write(f, off, run->mmio.data, len);
+				else
+					function_read(f, off, run->mmio.data, len);
+				l->cur.present++;
+				return;
+			}
+		}
+
+		r = pcihole_mmio_access(l->layout, gpa, run->mmio.data, len, is_write);
+		if (r == 1) {
 			if (is_write)
-				function_write(f, off, run->mmio.data, len);
+				l->cur.hole_writes++;
 			else
-				function_read(f, off, run->mmio.data, len);
-			l->cur.present++;
+				l->cur.hole_reads++;
 			return;
 		}
-	}
-
-	r = pcihole_mmio_access(l->layout, gpa, run->mmio.data, len, is_write);
-	if (r == 1) {
-		if (is_write)
-			l->cur.hole_writes++;
-		else
-			l->cur.hole_reads++;
-		return;
+		if (r < 0 || pcihole_layout_gpa_to_bdf(l->layout, gpa, &bdf, &off))
+			break;	/* not ECAM at all, or a malformed access */
 	}
 	die(EXIT_FAIL, "guest %s of %u bytes at 0x%" PRIx64 " is outside every window (%s)",
 	    is_write ? "write" : "read", len, gpa, r < 0 ? strerror(-r) : "not a hole");
