@@ -193,6 +193,27 @@ static int reserve(struct pcihole_ctx *ctx, size_t n)
 	return 0;
 }
 
+/*
+ * Plan into ctx->runs (@scratch false) or ctx->new_runs.  The arrays normally
+ * fit already, so the bitmap is walked once; only a plan that outgrew them
+ * costs a second walk, after growing them to the size -ENOSPC reported.
+ */
+static int plan_into(struct pcihole_ctx *ctx, bool scratch,
+		     struct pcihole_plan_info *info)
+{
+	for (;;) {
+		struct pcihole_run *dst = scratch ? ctx->new_runs : ctx->runs;
+		int k = pcihole_plan(ctx->layout, ctx->nr_slots, dst, ctx->cap, info);
+		int ret;
+
+		if (k != -ENOSPC)
+			return k;
+		ret = reserve(ctx, info->nr_runs);
+		if (ret)
+			return ret;
+	}
+}
+
 /* Group the windows that touch in guest-physical space and map their ranges. */
 static int map_groups(struct pcihole_ctx *ctx, int fd)
 {
@@ -359,7 +380,7 @@ int pcihole_ctx_attach(int vm_fd, struct pcihole_layout *layout,
 		       struct pcihole_ctx **out)
 {
 	struct pcihole_ctx *ctx;
-	size_t n, i;
+	size_t i;
 	int ret;
 
 	if (vm_fd < 0 || !layout || !cfg || !out || cfg->reserved0 ||
@@ -399,12 +420,11 @@ int pcihole_ctx_attach(int vm_fd, struct pcihole_layout *layout,
 		goto done;
 	}
 	ctx->slot_used = calloc(ctx->nr_slots ? ctx->nr_slots : 1, 1);
-	n = pcihole_plan_count(layout);
-	if (!ctx->slot_used || reserve(ctx, n ? n : 1)) {
+	if (!ctx->slot_used || reserve(ctx, 1)) {
 		ret = -ENOMEM;
 		goto err_free;
 	}
-	ret = pcihole_plan(layout, ctx->nr_slots, ctx->runs, ctx->cap, &ctx->info);
+	ret = plan_into(ctx, false, &ctx->info);
 	if (ret < 0)
 		goto err_free;
 	ctx->nr = (size_t)ret;
@@ -530,7 +550,6 @@ int pcihole_ctx_set_present(struct pcihole_ctx *ctx,
 			    const struct pcihole_bdf *bdf, bool present)
 {
 	struct pcihole_plan_info info;
-	size_t n;
 	int ret, k;
 
 	if (!ctx || !bdf)
@@ -545,11 +564,7 @@ int pcihole_ctx_set_present(struct pcihole_ctx *ctx,
 	/* mmio mode: the bit is all there is (stats plan on demand). */
 	if (ret <= 0 || ctx->mode == PCIHOLE_MODE_MMIO)
 		goto out;
-	n = pcihole_plan_count(ctx->layout);
-	ret = reserve(ctx, n ? n : 1);
-	if (ret)
-		goto revert;
-	k = pcihole_plan(ctx->layout, ctx->nr_slots, ctx->new_runs, ctx->cap, &info);
+	k = plan_into(ctx, true, &info);
 	if (k < 0) {
 		ret = k;
 		goto revert;

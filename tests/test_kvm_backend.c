@@ -295,17 +295,13 @@ static void test_memory(void **state)
 	struct pcihole_ctx_stats st;
 	uint64_t pss0, pss1, rss0, rss1, anon0, anon1;
 	struct tk_handlers h;
-	struct tk_asm a;
 	struct fix f;
 	uint8_t *naive;
 
 	(void)state;
 	fix_setup(&f, PCIHOLE_MODE_READONLY, -1, 0);
 	h = (struct tk_handlers){ .layout = f.layout };
-	tk_asm_init(&a);
-	tk_asm_scan(&a, ECAM, 1u << 15, 256 * 32);
-	tk_asm_hlt(&a);
-	tk_vm_load(&f.vm, a.buf, a.len);
+	tk_load_fn0_scan(&f.vm, ECAM);
 	pss0 = rollup_kb("Pss_Shmem:");
 	rss0 = status_kb("RssShmem:");
 	assert_int_equal(tk_vm_run(&f.vm, &h), 0);
@@ -327,7 +323,7 @@ static void test_memory(void **state)
 		.memory_size = seg, .userspace_addr = (uintptr_t)naive,
 	};
 	assert_int_equal(ioctl(f.vm.vm_fd, KVM_SET_USER_MEMORY_REGION, &r), 0);
-	tk_vm_load(&f.vm, a.buf, a.len);
+	tk_load_fn0_scan(&f.vm, ECAM);
 	assert_int_equal(tk_vm_run(&f.vm, NULL), 0);
 	assert_int_equal(f.vm.exits_mmio, 0);
 	anon1 = status_kb("RssAnon:");

@@ -116,14 +116,10 @@ static void check_same(struct pcihole_ctx *ctx, struct fix *f, const struct snap
 static void scan(struct fix *f, enum pcihole_mode mode)
 {
 	struct tk_handlers h = { .layout = f->layout };
-	struct tk_asm a;
 	uint64_t hole0 = f->vm.exits_hole;
 	uint32_t i;
 
-	tk_asm_init(&a);
-	tk_asm_scan(&a, ECAM, 1u << 15, 256 * 32);
-	tk_asm_hlt(&a);
-	tk_vm_load(&f->vm, a.buf, a.len);
+	tk_load_fn0_scan(&f->vm, ECAM);
 	assert_int_equal(tk_vm_run(&f->vm, &h), 0);
 	for (i = 0; i < 256 * 32; i++) {
 		struct pcihole_bdf b = { .bus = (uint8_t)(i / 32), .dev = (uint8_t)(i % 32) };

@@ -252,14 +252,10 @@ static void test_concurrent_guest_pci_hole(void **state) { (void)state; check_co
 static void scan_and_check(struct fix *f, uint64_t want_hole_exits)
 {
 	struct tk_handlers h = { .layout = f->layout };
-	struct tk_asm a;
 	uint32_t i;
 	uint64_t dev0 = f->vm.exits_dev, hole0 = f->vm.exits_hole, devs = 0;
 
-	tk_asm_init(&a);
-	tk_asm_scan(&a, ECAM, 1u << 15, 256 * 32);
-	tk_asm_hlt(&a);
-	tk_vm_load(&f->vm, a.buf, a.len);
+	tk_load_fn0_scan(&f->vm, ECAM);
 	assert_int_equal(tk_vm_run(&f->vm, &h), 0);
 	for (i = 0; i < 256 * 32; i++) {
 		struct pcihole_bdf b = { .bus = (uint8_t)(i / 32), .dev = (uint8_t)(i % 32) };

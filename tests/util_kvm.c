@@ -352,3 +352,13 @@ void tk_asm_hlt(struct tk_asm *a)
 {
 	emit8(a, 0xf4);
 }
+
+void tk_load_fn0_scan(struct tk_vm *vm, uint32_t ecam)
+{
+	struct tk_asm a;
+
+	tk_asm_init(&a);
+	tk_asm_scan(&a, ecam, 1u << 15, 256 * 32);
+	tk_asm_hlt(&a);
+	tk_vm_load(vm, a.buf, a.len);
+}

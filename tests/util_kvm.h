@@ -106,6 +106,13 @@ void tk_asm_sync(struct tk_asm *a, uint32_t val);
  * read i stores its value at TK_SCAN_OUT + 4 * i.
  */
 void tk_asm_scan(struct tk_asm *a, uint32_t gpa, uint32_t stride, uint32_t count);
+
+/*
+ * Load the Linux-style scan (pcibios_fixup_peer_bridges): a 32-bit read at
+ * function 0 of every device of 256 buses from @ecam, 8,192 reads, value i at
+ * tk_scan_value(vm, i).  Run it with tk_vm_run().
+ */
+void tk_load_fn0_scan(struct tk_vm *vm, uint32_t ecam);
 void tk_asm_hlt(struct tk_asm *a);
 
 /* Result @slot stored by tk_asm_read(). */

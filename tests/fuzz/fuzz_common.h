@@ -101,26 +101,4 @@ static inline uint64_t fz_rand(uint64_t *state)
 	return z ^ (z >> 31);
 }
 
-/*
- * PCIHOLE_FUZZ_KNOWN=tag,tag,... makes a harness skip the inputs that reach a
- * known, reported library bug, so a long run can go on exploring everything
- * else until the fix lands.  The regression files keep failing without it.
- * A harness tests fz_known("tag") where the bug's inputs start; there is no
- * such tag today (the first ones, for windows at 2^64, were fixed in 8f47d4c).
- */
-static inline int fz_known(const char *tag)
-{
-	const char *list = getenv("PCIHOLE_FUZZ_KNOWN");
-	size_t n = strlen(tag);
-
-	while (list && *list) {
-		if (!strncmp(list, tag, n) && (list[n] == ',' || !list[n]))
-			return 1;
-		list = strchr(list, ',');
-		if (list)
-			list++;
-	}
-	return 0;
-}
-
 #endif

@@ -17,8 +17,6 @@
 #                       gets the whole time instead of a share
 #   PCIHOLE_FUZZ_SEED   libFuzzer -seed (default: random)
 #   PCIHOLE_FUZZ_HARNESSES  which to run (default "parse plan")
-#   PCIHOLE_FUZZ_KNOWN  tags of reported, unfixed bugs whose inputs to skip
-#                       (see fuzz_common.h); leave unset in CI
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
