@@ -42,7 +42,7 @@ while [ $# -gt 0 ]; do
 	esac
 done
 case $buses in ''|*[!0-9]*) usage_error "--buses $buses: want 1 to 256" ;; esac
-[ "$buses" -ge 1 ] && [ "$buses" -le 256 ] || usage_error "--buses $buses: want 1 to 256"
+if [ "$buses" -lt 1 ] || [ "$buses" -gt 256 ]; then usage_error "--buses $buses: want 1 to 256"; fi
 case $repeat in ''|*[!0-9]*) usage_error "--repeat $repeat: want 2 or more" ;; esac
 [ "$repeat" -ge 2 ] || usage_error "--repeat $repeat: want 2 or more (first and repeat scans)"
 
@@ -53,12 +53,14 @@ if [ -z "$launcher" ]; then
 	if [ -x "$here/pcihole-launch" ]; then
 		launcher=$here/pcihole-launch
 	else
+		# shellcheck disable=SC2012 # newest first; build directory names are plain
 		launcher=$(ls -t "$here"/../build*/examples/pcihole-launch 2>/dev/null | head -n 1 || true)
 		[ -n "$launcher" ] || launcher=$(command -v pcihole-launch || true)
 	fi
 fi
-[ -n "$launcher" ] && [ -x "$launcher" ] ||
+if [ -z "$launcher" ] || ! [ -x "$launcher" ]; then
 	usage_error "pcihole-launch not found: build it, or pass --launcher PATH"
+fi
 
 if ! [ -r /dev/kvm ] || ! [ -w /dev/kvm ]; then
 	echo "bench.sh: /dev/kvm is not usable here: nothing to measure" >&2

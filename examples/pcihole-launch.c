@@ -536,6 +536,30 @@ static const char usage_text[] =
 	"  -h, --help               this text\n"
 	"exit: 0 ok, 1 scan mismatch or VM failure, 2 bad arguments, 3 mode unavailable\n";
 
+/*
+ * Arguments go into messages: control bytes are escaped so that every
+ * message stays the one line scripts expect.
+ */
+static void __attribute__((format(printf, 1, 0)))
+vput_escaped(const char *fmt, va_list ap)
+{
+	char msg[1024];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	for (const char *p = msg; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c == '\n')
+			fputs("\\n", stderr);
+		else if (c == '\\')
+			fputs("\\\\", stderr);
+		else if (c < 0x20 || c == 0x7f)
+			fprintf(stderr, "\\x%02x", c);
+		else
+			fputc(c, stderr);
+	}
+}
+
 /* One line on stderr, exit 2: scripts and people see which argument was wrong. */
 static void __attribute__((noreturn, format(printf, 1, 2)))
 usage_error(const char *fmt, ...)
@@ -544,23 +568,37 @@ usage_error(const char *fmt, ...)
 
 	fputs(PROG ": ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vput_escaped(fmt, ap);
 	va_end(ap);
 	fputs(" (see --help)\n", stderr);
 	exit(EXIT_USAGE);
 }
 
+/* The library's number syntax (pcihole_segment_parse): decimal, or hex after 0x. */
 static unsigned long parse_count(const char *opt, const char *arg,
 				 unsigned long min, unsigned long max)
 {
-	char *end;
-	unsigned long v;
+	bool hex = arg[0] == '0' && (arg[1] == 'x' || arg[1] == 'X');
+	const char *p = hex ? arg + 2 : arg;
+	unsigned long long v = 0;
 
-	errno = 0;
-	v = strtoul(arg, &end, 0);
-	if (!*arg || *end || errno || v < min || v > max || arg[0] == '-')
-		usage_error("%s %s: want a number from %lu to %lu", opt, arg, min, max);
-	return v;
+	for (; *p && v <= max; p++) {
+		unsigned int d;
+
+		if (*p >= '0' && *p <= '9')
+			d = (unsigned int)(*p - '0');
+		else if (hex && *p >= 'a' && *p <= 'f')
+			d = (unsigned int)(*p - 'a' + 10);
+		else if (hex && *p >= 'A' && *p <= 'F')
+			d = (unsigned int)(*p - 'A' + 10);
+		else
+			break;
+		v = v * (hex ? 16 : 10) + d;
+	}
+	if (*p || p == (hex ? arg + 2 : arg) || v < min || v > max)
+		usage_error("%s %s: want a number from %lu to %lu (decimal, or hex after 0x)",
+			    opt, arg, min, max);
+	return (unsigned long)v;
 }
 
 static void add_device(struct options *o, const char *opt, const char *arg)
@@ -782,6 +820,9 @@ static struct function *find_function(struct options *o, const struct pcihole_bd
 {
 	struct function key = { .bdf = *bdf };
 
+	/* No --device: o->fns is NULL, which bsearch() must not get even for 0 items. */
+	if (!o->nr_fns)
+		return NULL;
 	return bsearch(&key, o->fns, o->nr_fns, sizeof(*o->fns), function_cmp);
 }
 
@@ -849,14 +890,15 @@ static struct pcihole_layout *setup_layout(struct options *o)
 	 * device) needs function 0 to say "multifunction" before functions 1-7
 	 * exist; QEMU refuses the same configuration.
 	 */
-	qsort(o->fns, o->nr_fns, sizeof(*o->fns), function_cmp);
+	if (o->nr_fns)
+		qsort(o->fns, o->nr_fns, sizeof(*o->fns), function_cmp);
 	for (size_t i = 0; i < o->nr_unplug; i++) {
 		struct function key = { 0 }, *f;
 
 		if (pcihole_bdf_parse(o->unplug[i], &key.bdf) < 0)
 			usage_error("--unplug %s: malformed function address (want BB:DD.F or "
 				    "SSSS:BB:DD.F)", o->unplug[i]);
-		f = bsearch(&key, o->fns, o->nr_fns, sizeof(*o->fns), function_cmp);
+		f = find_function(o, &key.bdf);
 		if (!f || f->hotplug || f->unplug)
 			usage_error("--unplug %s: not a --device (or given twice)", o->unplug[i]);
 		f->unplug = true;
@@ -867,7 +909,7 @@ static struct pcihole_layout *setup_layout(struct options *o)
 		if (pcihole_bdf_parse(o->churn, &key.bdf) < 0)
 			usage_error("--churn %s: malformed function address (want BB:DD.F or "
 				    "SSSS:BB:DD.F)", o->churn);
-		f = bsearch(&key, o->fns, o->nr_fns, sizeof(*o->fns), function_cmp);
+		f = find_function(o, &key.bdf);
 		if (!f)
 			usage_error("--churn %s: not a --device", o->churn);
 		/* Its absence must not orphan functions 1-7 of the same device. */
@@ -887,7 +929,7 @@ static struct pcihole_layout *setup_layout(struct options *o)
 			if (f->bdf.fn == 0 || !function_live(f, phase))
 				continue;
 			key.bdf.fn = 0;
-			f0 = bsearch(&key, o->fns, o->nr_fns, sizeof(*o->fns), function_cmp);
+			f0 = find_function(o, &key.bdf);
 			if (!f0 || !f0->multifunction || !function_live(f0, phase))
 				usage_error("%s %s: function %u needs %s,multifunction%s", f->opt,
 					    f->arg, f->bdf.fn, bdf_str(&key.bdf, a),
@@ -926,7 +968,7 @@ die(int code, const char *fmt, ...)
 
 	fputs(PROG ": ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vput_escaped(fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
 	exit(code);

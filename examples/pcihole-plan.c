@@ -8,6 +8,7 @@
  * Exit status: 0 on success, 2 on a bad argument (one line on stderr naming
  * it), 1 on any other failure.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <pcihole.h>
 
@@ -22,6 +24,8 @@
 
 struct args {
 	struct pcihole_segment segs[PCIHOLE_MAX_SEGMENTS];
+	char *seg_opt[PCIHOLE_MAX_SEGMENTS];	/* "--mcfg", "--file F:3", ...: for messages */
+	char *seg_arg[PCIHOLE_MAX_SEGMENTS];
 	size_t nr_segs;
 	struct pcihole_bdf *present;
 	char (*present_str)[PCIHOLE_BDF_STRLEN];
@@ -35,17 +39,52 @@ struct args {
 
 static const char *prog = "pcihole-plan";
 
+/*
+ * Arguments and file lines go into messages: control bytes are escaped so
+ * the message stays the one line scripts expect.
+ */
+static void put_escaped(const char *s, FILE *f)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '\n')
+			fputs("\\n", f);
+		else if (c == '\\')
+			fputs("\\\\", f);
+		else if (c < 0x20 || c == 0x7f)
+			fprintf(f, "\\x%02x", c);
+		else
+			fputc(c, f);
+	}
+}
+
 static void __attribute__((noreturn, format(printf, 2, 3)))
 bad_arg(const char *arg, const char *fmt, ...)
 {
+	char msg[512];
 	va_list ap;
 
-	fprintf(stderr, "%s: %s: ", prog, arg);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	fprintf(stderr, "%s: ", prog);
+	put_escaped(arg, stderr);
+	fputs(": ", stderr);
+	put_escaped(msg, stderr);
 	fputc('\n', stderr);
 	exit(2);
+}
+
+static void *xstrdup(const char *s)
+{
+	char *d = strdup(s);
+
+	if (!d) {
+		perror(prog);
+		exit(1);
+	}
+	return d;
 }
 
 static void usage(FILE *f)
@@ -64,17 +103,30 @@ static void usage(FILE *f)
 		prog);
 }
 
-static uint32_t parse_u32(const char *opt, const char *s, uint32_t max)
+/* The library's number syntax (pcihole_segment_parse): decimal, or hex after 0x. */
+static uint32_t parse_u32(const char *opt, const char *s, uint32_t min, uint32_t max)
 {
-	char *end;
-	unsigned long long v;
+	bool hex = s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
+	const char *p = hex ? s + 2 : s;
+	uint64_t v = 0;
 
-	errno = 0;
-	if (*s < '0' || *s > '9')
-		bad_arg(opt, "'%s' is not a number", s);
-	v = strtoull(s, &end, 0);
-	if (errno || *end || v > max)
-		bad_arg(opt, "'%s' is not a number in 0..%" PRIu32, s, max);
+	if (!*p)
+		bad_arg(opt, "'%s' is not a number (decimal, or hex after 0x)", s);
+	for (; *p; p++) {
+		unsigned int d;
+
+		if (*p >= '0' && *p <= '9')
+			d = (unsigned int)(*p - '0');
+		else if (hex && isxdigit((unsigned char)*p))
+			d = (unsigned int)(tolower((unsigned char)*p) - 'a' + 10);
+		else
+			bad_arg(opt, "'%s' is not a number (decimal, or hex after 0x)", s);
+		v = v * (hex ? 16 : 10) + d;
+		if (v > max)
+			break;
+	}
+	if (v < min || v > max)
+		bad_arg(opt, "'%s' is not a number in %" PRIu32 "..%" PRIu32, s, min, max);
 	return (uint32_t)v;
 }
 
@@ -89,17 +141,15 @@ static void add_segment(struct args *a, const char *opt, const char *s, bool mcf
 	if (mcfg && pcihole_segment_from_mcfg(seg.segment, seg.base, seg.bus_start,
 					      seg.bus_end, &seg))
 		bad_arg(opt, "bad MCFG segment '%s' (base must be 1 MiB aligned, FIRST <= LAST)", s);
+	a->seg_opt[a->nr_segs] = xstrdup(opt);
+	a->seg_arg[a->nr_segs] = xstrdup(s);
 	a->segs[a->nr_segs++] = seg;
 }
 
 static void add_present(struct args *a, const char *opt, const char *list)
 {
-	char *copy = strdup(list), *rest = copy, *tok;
+	char *copy = xstrdup(list), *rest = copy, *tok;
 
-	if (!copy) {
-		perror(prog);
-		exit(1);
-	}
 	/* strsep, not strtok: an empty item ("a,,b") is an error, not skipped. */
 	while ((tok = strsep(&rest, ","))) {
 		struct pcihole_bdf bdf;
@@ -115,27 +165,47 @@ static void add_present(struct args *a, const char *opt, const char *list)
 	free(copy);
 }
 
+/*
+ * One directive per line, any length: getline(), not a fixed buffer that
+ * would cut a long line in two and read its tail as a line of its own.
+ */
 static void read_file(struct args *a, const char *path)
 {
-	char line[256], where[300];
+	char *line = NULL, where[64 + 4096];
 	unsigned int lineno = 0;
-	FILE *f = fopen(path, "r");
+	size_t cap = 0;
+	struct stat st;
+	ssize_t len;
+	FILE *f = fopen(path, "re");
 
 	if (!f)
 		bad_arg("--file", "cannot open '%s': %s", path, strerror(errno));
-	while (fgets(line, sizeof(line), f)) {
-		char key[16], val[200], extra[2];
-		char *hash = strchr(line, '#');
-		int n;
+	/* fopen() opens a directory; reading it then fails with EISDIR. */
+	if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode))
+		bad_arg("--file", "'%s' is a directory", path);
+	while ((len = getline(&line, &cap, f)) >= 0) {
+		char *key, *val, *extra, *rest = line;
+		char *hash;
 
 		lineno++;
+		snprintf(where, sizeof(where), "--file %s:%u", path, lineno);
+		if (strlen(line) != (size_t)len)
+			bad_arg(where, "NUL byte in the line");
+		hash = strchr(line, '#');
 		if (hash)
 			*hash = '\0';
-		n = sscanf(line, "%15s %199s %1s", key, val, extra);
-		if (n <= 0)
+		do
+			key = strsep(&rest, " \t\r\n\v\f");
+		while (key && !*key);
+		if (!key)
 			continue;
-		snprintf(where, sizeof(where), "--file %s:%u", path, lineno);
-		if (n != 2)
+		do
+			val = strsep(&rest, " \t\r\n\v\f");
+		while (val && !*val);
+		do
+			extra = strsep(&rest, " \t\r\n\v\f");
+		while (extra && !*extra);
+		if (!val || extra)
 			bad_arg(where, "expected 'segment|mcfg|present VALUE'");
 		if (!strcmp(key, "segment"))
 			add_segment(a, where, val, false);
@@ -146,6 +216,10 @@ static void read_file(struct args *a, const char *path)
 		else
 			bad_arg(where, "unknown keyword '%s'", key);
 	}
+	/* EOF and a read error look alike to getline(): an error must not pass as an empty file. */
+	if (ferror(f))
+		bad_arg("--file", "cannot read '%s': %s", path, strerror(errno));
+	free(line);
 	fclose(f);
 }
 
@@ -173,9 +247,9 @@ static void parse_args(struct args *a, int argc, char **argv)
 		case 'm': add_segment(a, "--mcfg", optarg, true); break;
 		case 'p': add_present(a, "--present", optarg); break;
 		case 'f': read_file(a, optarg); break;
-		case 'b': a->budget = parse_u32("--budget", optarg, UINT32_MAX - 1); break;
-		case 'S': a->slot_base = parse_u32("--slot-base", optarg, 0x7fff); break;
-		case 'P': a->phys_bits = parse_u32("--phys-bits", optarg, 64); break;
+		case 'b': a->budget = parse_u32("--budget", optarg, 0, UINT32_MAX - 1); break;
+		case 'S': a->slot_base = parse_u32("--slot-base", optarg, 0, 0x7fff); break;
+		case 'P': a->phys_bits = parse_u32("--phys-bits", optarg, 32, 64); break;
 		case 'F':
 			if (!strcmp(optarg, "readonly"))
 				a->flags = 1u << 1; /* KVM_MEM_READONLY */
@@ -199,11 +273,23 @@ static void parse_args(struct args *a, int argc, char **argv)
 static const char *seg_error(int err)
 {
 	switch (err) {
-	case -EEXIST: return "segments overlap (in guest-physical space or in segment/bus numbers)";
-	case -ERANGE: return "a window ends beyond the guest physical address width";
+	case -EEXIST: return "overlaps another segment (in guest-physical space or in segment/bus numbers)";
+	case -ERANGE: return "the window ends beyond the guest physical address width (--phys-bits)";
 	case -E2BIG: return "too many segments";
-	default: return "invalid segment (base must be 1 MiB aligned, FIRST <= LAST) or --phys-bits (32..64)";
+	default: return "invalid segment (base must be 1 MiB aligned, FIRST <= LAST)";
 	}
+}
+
+/* Name the option (or file line) of the first segment that makes the set invalid. */
+static void __attribute__((noreturn)) bad_segments(const struct args *a, int err)
+{
+	for (size_t i = 1; i <= a->nr_segs; i++) {
+		int r = pcihole_segments_validate(a->segs, i, a->phys_bits);
+
+		if (r < 0)
+			bad_arg(a->seg_opt[i - 1], "'%s': %s", a->seg_arg[i - 1], seg_error(r));
+	}
+	bad_arg("--segment", "%s", seg_error(err));
 }
 
 static void print_table(const struct args *a, const struct pcihole_layout *l,
@@ -294,7 +380,7 @@ int main(int argc, char **argv)
 
 	ret = pcihole_layout_new(a.segs, a.nr_segs, a.phys_bits, &l);
 	if (ret)
-		bad_arg("--segment", "%s", seg_error(ret));
+		bad_segments(&a, ret);
 	for (i = 0; i < a.nr_present; i++) {
 		ret = pcihole_layout_set_present(l, &a.present[i], true);
 		if (ret == -ENOENT)
@@ -323,6 +409,10 @@ int main(int argc, char **argv)
 		print_table(&a, l, runs, ret, &info);
 	free(runs);
 	pcihole_layout_free(l);
+	for (i = 0; i < a.nr_segs; i++) {
+		free(a.seg_opt[i]);
+		free(a.seg_arg[i]);
+	}
 	free(a.present);
 	free(a.present_str);
 	return 0;

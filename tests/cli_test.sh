@@ -3,6 +3,7 @@
 set -euo pipefail
 plan=$1
 fail() { echo "FAIL: $*"; exit 1; }
+# shellcheck disable=SC2054 # the commas separate the BDFs of one argument
 q35=(--segment 0:0xb0000000:0-255 --present 00:00.0,00:01.0,00:02.0,00:1f.0,00:1f.2,00:1f.3)
 
 out=$("$plan" "${q35[@]}")
@@ -40,7 +41,7 @@ bad() {
 	err=$("$plan" "$@" 2>&1 >/dev/null) || rc=$?
 	[ $rc = 2 ] || fail "$what: exit $rc, want 2"
 	[ "$(printf '%s\n' "$err" | wc -l)" = 1 ] || fail "$what: not one line: $err"
-	grep -q -- "$what" <<<"$err" || fail "$what: message does not name it: $err"
+	grep -qF -- "$what: " <<<"$err" || fail "$what: message does not name it: $err"
 }
 bad --present --present 00:20.0
 bad --present --present 00:00.8
@@ -64,5 +65,50 @@ bad --bogus --bogus
 bad extra extra
 bad --file --file /nonexistent
 printf 'segmnt 0:0:0\n' >"$f"
+bad "$f:1" --file "$f"
+
+# Numbers as the library parses them: decimal, or hex after 0x; no octal, sign or space.
+# (12 separate present functions: 13 runs, so budgets 8, 9 and 10 all differ.)
+# shellcheck disable=SC2054
+many=(--present 00:01.0,00:03.0,00:05.0,00:07.0,00:09.0,00:0b.0,00:0d.0,00:0f.0,00:11.0,00:13.0,00:15.0,00:17.0)
+slots() { "$plan" "${many[@]}" --budget "$1" --json |
+	python3 -c 'import json,sys; print(json.load(sys.stdin)["nr_slots"])'; }
+[ "$(slots 010)" = 10 ] || fail "--budget 010 is not ten"
+[ "$(slots 09)" = 9 ] || fail "--budget 09 is not nine"
+[ "$(slots 0x8)" = 8 ] || fail "--budget 0x8 is not eight"
+bad --budget --budget ' 1'
+bad --budget --budget +2
+bad --budget --budget 0x
+bad --budget --budget 4294967296
+bad --slot-base --slot-base -0
+bad --phys-bits --phys-bits 010
+bad --phys-bits --phys-bits 31
+bad --phys-bits --phys-bits 65
+
+# An out-of-range --mcfg is a --mcfg error, a bad file line names the line.
+bad --mcfg --mcfg 0:0xfffffffffff00000:0-255
+bad --mcfg --phys-bits 32 --mcfg 0:0xfff00000:0-1
+printf 'segment 0:0xb0000000:0-255\nmcfg 1:0xb0000000:0-0\n' >"$f"
+bad "$f:2" --file "$f"
+
+# Messages are one line whatever the argument holds.
+bad --present --present $'00:00.0,\n00:01.0'
+bad --segment --segment $'0:0xb0000000:0-1\nfoo'
+err=$("$plan" --present $'x\ny' 2>&1 >/dev/null || true)
+grep -qF 'x\ny' <<<"$err" || fail "newline not escaped: $err"
+
+# --file: a line of any length is one line; a comment hides all of it.
+printf 'mcfg 0:0xb0000000:0-255\n#%300s segment 1:0xc0000000:0-0\n' '' >"$f"
+out=$("$plan" --file "$f" --json) || fail "--file with a long comment line"
+python3 -c 'import json,sys; j=json.loads(sys.argv[1]); assert len(j["segments"]) == 1, j' "$out" ||
+	fail "a directive after column 255 of a comment line took effect"
+printf 'present %s00:00.0\n' "$(printf '00:%02x.0,' $(seq 1 31))" >"$f"
+out=$("$plan" --file "$f" --json) || fail "--file with a long present line"
+python3 -c 'import json,sys; j=json.loads(sys.argv[1]); assert len(j["present"]) == 32, j' "$out" ||
+	fail "a long present line lost functions"
+# ... and must not be read past: a directory, an unreadable file, a NUL byte.
+bad --file --file /
+bad --file --file /proc/self/mem
+printf 'present 00:00.0\0,00:01.0\n' >"$f"
 bad "$f:1" --file "$f"
 echo "cli ok"

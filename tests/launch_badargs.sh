@@ -21,11 +21,11 @@ expect() {
 	lines=$(wc -l <"$tmp/err")
 	if [ "$rc" != 2 ] || [ "$lines" != 1 ] || [ -s "$tmp/out" ] ||
 		! grep -qF -- "$needle" "$tmp/err"; then
-		echo "FAIL: $* -> exit $rc, $lines stderr line(s), want exit 2 and one line naming '$needle':"
+		printf "FAIL: %s -> exit %s, %s stderr line(s), want exit 2 and one line naming '%s':\n" "$*" "$rc" "$lines" "$needle"
 		sed 's/^/    /' "$tmp/err" "$tmp/out"
 		fail=1
 	else
-		echo "ok: $* -> $(cat "$tmp/err")"
+		printf "ok: %s -> %s\n" "$*" "$(cat "$tmp/err")"
 	fi
 }
 
@@ -67,6 +67,25 @@ expect "--churn 00:02.0" --device 00:02.0 --churn 00:02.0 --hotplug 00:04.0 --re
 expect "--hotplug" --hotplug 00:03.0 --repeat 2 --mode naive-readonly
 expect "--unplug" --device 00:03.0 --unplug 00:03.0 --repeat 2 --bench
 expect "--device 00:20.0" --bench --device 00:20.0
+
+# Numbers as the library parses them: decimal, or hex after 0x.  A trailing
+# --bogus stops an accepted value before it reaches /dev/kvm.
+expect "--repeat 02000000" --repeat 02000000 --bogus
+expect "--repeat  1" --repeat " 1" --bogus
+expect "--slots +2" --slots +2 --bogus
+expect "--slots 0x" --slots 0x --bogus
+expect "--slots 0x10000" --slots 0x10000 --bogus
+expect "--bogus" --repeat 08 --slots 0x1f --bogus
+
+# No --device at all: no qsort() or bsearch() of a NULL array (UBSan aborts).
+expect "--unplug 00:02.0" --unplug 00:02.0 --repeat 2
+expect "--churn 00:02.0" --churn 00:02.0
+
+# Control bytes in an argument are escaped: still one line.
+nl=$(printf 'foo\nbar')
+expect 'unknown mode' --mode "$nl"
+expect '--device foo\nbar' --device "$nl"
+expect '--scan foo\x09bar' --scan "$(printf 'foo\tbar')"
 
 # And the help is not an error.
 "$launcher" --help >"$tmp/out" 2>&1 || { echo "FAIL: --help exits $?"; fail=1; }
