@@ -190,6 +190,21 @@ for mode in ["mmio", "readonly", "pci-hole", "auto"]:
           mode + " churn: scans %s" % sc)
     check(all(x["hole_writes"] == 0 for x in sc), mode + " churn: hole writes")
 
+# No --device at all: the guest finds nothing and every fn0 read is a hole
+# (the launcher once passed its NULL device array to qsort/bsearch: UBSan).
+for mode in ["mmio", "readonly"]:
+    p = subprocess.run([launcher, "--mode", mode, "--json", "--segment", "0:0xb0000000:0-1"],
+                       capture_output=True, text=True, timeout=300)
+    check(p.returncode == 0, "%s, no device: exit %d: %s" % (mode, p.returncode, p.stderr.strip()))
+    if p.returncode == 0:
+        r = json.loads(p.stdout)
+        s = r["scans"][0]
+        print("%-34s mode %-9s found %d, hole reads %d" % (mode + " no device", r["mode"], s["found"], s["hole_reads"]))
+        check(r["ok"] is True and r["functions"] == [] and s["found"] == 0 and s["present"] == 0,
+              mode + ", no device: %s" % r)
+        check(s["hole_reads"] == (64 if r["mode"] == "mmio" else 0),
+              mode + ", no device: %d hole reads" % s["hole_reads"])
+
 # PCIHOLE_EXPECT_MODE (set by kernel/boot.sh) turns a silent fallback of auto
 # into a failure: the wrong expectation fails, the right one passes.
 auto = ran.get(("auto", "linux"))
