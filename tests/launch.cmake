@@ -1,4 +1,4 @@
-# The example launcher (examples/pcihole-launch.c) and the benchmark
+# The example launcher (examples/launch/) and the benchmark
 # (examples/bench.sh), end to end on /dev/kvm.  The kvm-labelled tests exit 77
 # without a usable /dev/kvm, which ctest reports as skipped.
 if(TARGET pcihole-launch)
