@@ -1,14 +1,21 @@
 #!/bin/bash
-# Build Linux 6.12 (Debian's linux-source-6.12) stock and/or with the
-# KVM_MEM_PCI_HOLE series in kernel/patches/, plus the pci_hole_test selftest.
+# Build Debian's Linux 7.2 (default) or 6.12 stock and/or with the
+# KVM_MEM_PCI_HOLE series, plus the pci_hole_test selftest and, for 7.2,
+# upstream's memslot/MMU selftests.
 #
-# usage: kernel/build.sh [--kernel stock|patched|both] [--no-selftest] [-j N]
+# usage: kernel/build.sh [--version 7.2|6.12] [--kernel stock|patched|debug|LIST]
+#                        [--no-selftest] [-j N]
+#   --kernel takes one or more of stock, patched, debug (comma separated);
+#            "both" = stock,patched.  debug = the patched kernel with KASAN,
+#            PROVE_LOCKING, PROVE_RCU, DEBUG_VM and KVM_PROVE_MMU.
 #
-# Outputs (kernel/build/ is git-ignored):
-#   kernel/build/bzImage-stock, kernel/build/bzImage-patched   (symlinks into the cache)
-#   kernel/build/pci_hole_test                                 (static selftest binary)
-# Cache: $PCIHOLE_KERNEL_CACHE (default kernel/build/cache)/<variant>-<hash>/
-# where hash covers the tarball version, the patch series and the config
+# Outputs (kernel/build/ is git-ignored), SUF = "" for 7.2, "-6.12" for 6.12:
+#   kernel/build/bzImage-stock$SUF, bzImage-patched$SUF, bzImage-patched-debug$SUF
+#   kernel/build/pci_hole_test$SUF          (static selftest binary)
+#   kernel/build/selftests$SUF/             (static upstream selftests, 7.2 only)
+# Series: kernel/patches/ for 7.2, kernel/patches-6.12/ for the 6.12 backport.
+# Cache: $PCIHOLE_KERNEL_CACHE (default kernel/build/cache)/<name>-<hash>/
+# where hash covers the Debian package version, the series and the config
 # options. A bzImage whose hash is already cached is not rebuilt; point
 # PCIHOLE_KERNEL_CACHE outside the work tree to keep it across fresh clones.
 set -euo pipefail
@@ -16,20 +23,29 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 B="$HERE/build"
 CACHE=${PCIHOLE_KERNEL_CACHE:-$B/cache}
-TARBALL=/usr/src/linux-source-6.12.tar.xz
-VARIANT=both
+VERSION=7.2
+KERNELS=stock,patched
 SELFTEST=1
 JOBS=2
 while [ $# -gt 0 ]; do
 	case "$1" in
-	--kernel) VARIANT="$2"; shift 2 ;;
+	--version) VERSION="$2"; shift 2 ;;
+	--kernel) KERNELS="$2"; shift 2 ;;
 	--no-selftest) SELFTEST=0; shift ;;
 	-j) JOBS="$2"; shift 2 ;;
-	-h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,20p' "$0"; exit 0 ;;
 	*) echo "build.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
-case "$VARIANT" in stock|patched|both) ;; *) echo "bad --kernel $VARIANT" >&2; exit 2 ;; esac
+[ "$KERNELS" = both ] && KERNELS=stock,patched
+for k in ${KERNELS//,/ }; do
+	case "$k" in stock|patched|debug) ;; *) echo "build.sh: bad --kernel $k" >&2; exit 2 ;; esac
+done
+case "$VERSION" in
+7.2) SUF=""; PATCHDIR="$HERE/patches"; SELFDIR=x86 ;;
+6.12) SUF="-6.12"; PATCHDIR="$HERE/patches-6.12"; SELFDIR=x86_64 ;;
+*) echo "build.sh: bad --version $VERSION" >&2; exit 2 ;;
+esac
 [ "$JOBS" -gt 2 ] && JOBS=2   # two cores on these machines
 
 T0=$(date +%s.%N)
@@ -37,15 +53,15 @@ step_t=$T0
 step_name=""
 step() {	# report how long the previous step took, start the next one
 	local now; now=$(date +%s.%N)
-	[ -z "$step_name" ] || printf '[build.sh] %-42s %7.1f s\n' "$step_name" \
+	[ -z "$step_name" ] || printf '[build.sh] %-46s %7.1f s\n' "$step_name" \
 		"$(echo "$now - $step_t" | bc)"
 	step_name=$1
 	step_t=$now
 }
 
 # ---------------------------------------------------------------- packages
-PKGS="linux-source-6.12 build-essential bc flex bison libelf-dev libssl-dev
-      busybox-static qemu-system-x86 cpio xz-utils git"
+PKGS="build-essential bc flex bison libelf-dev libssl-dev busybox-static
+      qemu-system-x86 cpio xz-utils git rsync"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
@@ -57,12 +73,14 @@ if [ -n "$missing" ]; then
 	# shellcheck disable=SC2086
 	timeout 1200 apt-get install -y -q $missing >/dev/null
 fi
-[ -f "$TARBALL" ] || { echo "build.sh: $TARBALL missing" >&2; exit 1; }
-SRCVER=$(dpkg-query -W -f='${Version}' linux-source-6.12)
+TARBALL=$("$HERE/get-source.sh" --version "$VERSION" --print-tarball)
+SRCVER=$(dpkg-query -W -f='${Version}' "linux-source-$VERSION")
 
 # ------------------------------------------------------------------ config
 # tinyconfig is 32-bit: 64BIT first, then what KVM, the serial console, the
-# initramfs and the library's memfd backend need.
+# initramfs, the library's memfd backend and a QEMU inside (L2 guests: the
+# QEMU leg runs Debian 12's qemu-system-x86_64 -accel kvm in these kernels)
+# need.
 CONFIG_ON="64BIT SMP PRINTK TTY SERIAL_8250 SERIAL_8250_CONSOLE BLK_DEV_INITRD
 	RD_GZIP BINFMT_ELF BINFMT_SCRIPT DEVTMPFS DEVTMPFS_MOUNT PROC_FS SYSFS TMPFS
 	SHMEM MEMFD_CREATE TRANSPARENT_HUGEPAGE ADVISE_SYSCALLS MULTIUSER FUTEX EPOLL
@@ -73,10 +91,17 @@ CONFIG_OFF="KVM_AMD_SEV KVM_XEN KVM_HYPERV"
 CONFIG_CHECK="64BIT KVM KVM_AMD KVM_INTEL SHMEM TMPFS MEMFD_CREATE
 	TRANSPARENT_HUGEPAGE ADVISE_SYSCALLS BLK_DEV_INITRD SERIAL_8250_CONSOLE
 	ACPI PCI_MMCONFIG"
+# The debug kernel: what a KVM maintainer runs the MMU selftests under.
+# SLUB_TINY (tinyconfig) excludes KASAN; outline KASAN builds faster.
+DEBUG_ON="DEBUG_KERNEL EXPERT KASAN KASAN_GENERIC KASAN_OUTLINE PROVE_LOCKING
+	PROVE_RCU DEBUG_VM KVM_PROVE_MMU DEBUG_ATOMIC_SLEEP DEBUG_LIST
+	STACKTRACE BUG DEBUG_BUGVERBOSE"
+DEBUG_OFF="SLUB_TINY KASAN_INLINE"
+DEBUG_CHECK="KASAN PROVE_LOCKING PROVE_RCU DEBUG_VM KVM_PROVE_MMU"
 
 series_files() {	# the patches in order, without the cover letter
 	local p
-	for p in "$HERE"/patches/[0-9]*.patch; do
+	for p in "$PATCHDIR"/[0-9]*.patch; do
 		[ -f "$p" ] && [ "${p##*/}" != 0000-cover-letter.patch ] && echo "$p"
 	done
 	return 0
@@ -86,33 +111,27 @@ series_files() {	# the patches in order, without the cover letter
 # shellcheck disable=SC2016
 KERNEL_PART='FNR == 1 {d = 0} /^diff --git /{d = 1; skip = ($3 ~ /^a\/tools\//)} d && !skip'
 
-hash_of() {	# $1 = stock|patched (what the bzImage depends on) or full (everything)
+hash_of() {	# $1 = stock|patched|debug (what the bzImage depends on) or full (everything)
 	{
-		echo "$SRCVER"
+		echo "$VERSION $SRCVER"
 		echo "$CONFIG_ON / $CONFIG_OFF"
 		case "$1" in
 		# the bzImage does not depend on the selftest's files under tools/
 		patched) series_files | xargs awk "$KERNEL_PART" ;;
+		debug) series_files | xargs awk "$KERNEL_PART"; echo "$DEBUG_ON / $DEBUG_OFF" ;;
 		full) series_files | xargs cat ;;
 		esac
 	} | sha256sum | cut -c1-16
 }
 
-unpack() {	# $1 = dest dir
-	rm -rf "$1" "$1.tmp"
-	mkdir -p "$1.tmp"
-	timeout 300 tar -C "$1.tmp" -xf "$TARBALL"
-	mv "$1.tmp/linux-source-6.12" "$1"
-	rmdir "$1.tmp"
-}
-
-prepare_src() {	# $1 = variant, $2 = hash: unpacked (and patched) tree in $B/src-$1
-	local v=$1 h=$2 src="$B/src-$1" p
+prepare_src() {	# $1 = stock|patched, $2 = hash: unpacked (and patched) tree
+	local v=$1 h=$2 src="$B/src-$1$SUF" p
 	[ -f "$src/.pcihole-hash" ] && [ "$(cat "$src/.pcihole-hash")" = "$h" ] && return 0
-	step "$v: unpack $TARBALL"
-	unpack "$src"
+	step "$v$SUF: unpack $TARBALL"
+	"$HERE/get-source.sh" --version "$VERSION" --unpack "$src"
 	if [ "$v" = patched ]; then
-		step "$v: apply $(series_files | wc -l) patches"
+		step "$v$SUF: apply $(series_files | wc -l) patches"
+		[ -n "$(series_files)" ] || { echo "build.sh: no patches in $PATCHDIR" >&2; exit 1; }
 		for p in $(series_files); do
 			timeout 60 patch -s -p1 -d "$src" --no-backup-if-mismatch < "$p" ||
 				{ echo "build.sh: $p does not apply" >&2; exit 1; }
@@ -121,37 +140,56 @@ prepare_src() {	# $1 = variant, $2 = hash: unpacked (and patched) tree in $B/src
 	echo "$h" > "$src/.pcihole-hash"
 }
 
-build_variant() {	# $1 = stock|patched
-	local v=$1 h src out cache
+set_opts() {	# $1 = .config, $2 = -e|-d, rest = options
+	local cfg=$1 how=$2 o; shift 2
+	for o in "$@"; do "$SRC_TREE/scripts/config" --file "$cfg" "$how" "$o"; done
+}
+
+build_variant() {	# $1 = stock|patched|debug
+	local v=$1 name h src out cache o
+	name="$v"; [ "$v" = debug ] && name=patched-debug
+	name="$name$SUF"
 	h=$(hash_of "$v")
-	cache="$CACHE/$v-$h"
+	cache="$CACHE/$name-$h"
 	if [ -f "$cache/bzImage" ]; then
-		step "$v: cached bzImage $v-$h"
-		ln -sfn "$cache/bzImage" "$B/bzImage-$v"
+		step "$name: cached bzImage $name-$h"
+		ln -sfn "$cache/bzImage" "$B/bzImage-$name"
 		return 0
 	fi
-	src="$B/src-$v"
-	out="$B/out-$v"
-	if [ "$v" = patched ]; then prepare_src patched "$(hash_of full)"; else prepare_src stock "$h"; fi
+	if [ "$v" = stock ]; then
+		src="$B/src-stock$SUF"; prepare_src stock "$h"
+	else
+		src="$B/src-patched$SUF"; prepare_src patched "$(hash_of full)"
+	fi
+	SRC_TREE=$src
+	out="$B/out-$name"
+	rm -rf "$out"
 	mkdir -p "$out"
-	step "$v: configure"
+	step "$name: configure"
 	timeout 300 make -s -C "$src" O="$out" tinyconfig >/dev/null
-	timeout 60 "$src/scripts/config" --file "$out/.config" -e 64BIT
+	set_opts "$out/.config" -e 64BIT
 	timeout 300 make -s -C "$src" O="$out" olddefconfig >/dev/null
-	# shellcheck disable=SC2086
-	for o in $CONFIG_ON; do "$src/scripts/config" --file "$out/.config" -e "$o"; done
-	for o in $CONFIG_OFF; do "$src/scripts/config" --file "$out/.config" -d "$o"; done
-	timeout 300 make -s -C "$src" O="$out" olddefconfig >/dev/null
-	# a second round: some options only appear once their parents are on
-	for o in $CONFIG_ON; do "$src/scripts/config" --file "$out/.config" -e "$o"; done
-	timeout 300 make -s -C "$src" O="$out" olddefconfig >/dev/null
-	for o in $CONFIG_CHECK; do
+	# Twice: some options only appear once their parents are on.
+	for o in 1 2; do
+		# shellcheck disable=SC2086
+		set_opts "$out/.config" -e $CONFIG_ON
+		# shellcheck disable=SC2086
+		set_opts "$out/.config" -d $CONFIG_OFF
+		if [ "$v" = debug ]; then
+			# shellcheck disable=SC2086
+			set_opts "$out/.config" -e $DEBUG_ON
+			# shellcheck disable=SC2086
+			set_opts "$out/.config" -d $DEBUG_OFF
+		fi
+		timeout 300 make -s -C "$src" O="$out" olddefconfig >/dev/null
+	done
+	for o in $CONFIG_CHECK $([ "$v" = debug ] && echo "$DEBUG_CHECK"); do
 		grep -q "^CONFIG_$o=y$" "$out/.config" ||
 			{ echo "build.sh: CONFIG_$o is not =y in $out/.config" >&2; exit 1; }
 	done
-	step "$v: make -j$JOBS bzImage"
-	timeout 1800 make -s -C "$src" O="$out" -j"$JOBS" bzImage > "$out/build.log" 2>&1 ||
-		{ tail -40 "$out/build.log" >&2; echo "build.sh: $v bzImage failed" >&2; exit 1; }
+	step "$name: make -j$JOBS bzImage"
+	timeout 2400 make -s -C "$src" O="$out" -j"$JOBS" bzImage > "$out/build.log" 2>&1 ||
+		{ tail -40 "$out/build.log" >&2; echo "build.sh: $name bzImage failed" >&2; exit 1; }
 	if grep -E "warning:" "$out/build.log" | grep -E "kvm|virt/" >&2; then
 		echo "build.sh: warnings in KVM files (above)" >&2; exit 1
 	fi
@@ -159,47 +197,65 @@ build_variant() {	# $1 = stock|patched
 	cp "$out/arch/x86/boot/bzImage" "$cache/bzImage.tmp"
 	cp "$out/.config" "$cache/config"
 	mv "$cache/bzImage.tmp" "$cache/bzImage"
-	ln -sfn "$cache/bzImage" "$B/bzImage-$v"
+	ln -sfn "$cache/bzImage" "$B/bzImage-$name"
+	# the object tree is only needed for incremental rebuilds by hand
+	[ -n "${PCIHOLE_KEEP_OBJ:-}" ] || rm -rf "$out"
 }
 
+# Upstream selftests that exercise memslots and the MMU; they run on the
+# stock and the patched kernel (kernel/boot.sh --upstream).
+UPSTREAM_TESTS="set_memory_region_test memslot_modification_stress_test
+	memslot_perf_test mmu_stress_test kvm_page_table_test
+	pre_fault_memory_test dirty_log_test guest_memfd_test
+	x86/private_mem_kvm_exits_test"
+
 build_selftest() {
-	# Built from the patched tree (uapi headers with the new flag); it runs on
-	# the stock kernel too, where it skips for lack of the capability.
-	local src="$B/src-patched" out="$B/selftest-out" h cache
+	# Built from the patched tree (uapi headers with the new flag); they
+	# run on the stock kernel too, where pci_hole_test skips.
+	local src="$B/src-patched$SUF" out="$B/selftest-out$SUF" h cache t targets
 	h=$(hash_of full)
-	cache="$CACHE/selftest-$h"
+	cache="$CACHE/selftest$SUF-$h"
 	if [ -x "$cache/pci_hole_test" ]; then
-		step "selftest: cached"
-		cp "$cache/pci_hole_test" "$B/pci_hole_test"
+		step "selftest$SUF: cached"
+		cp "$cache/pci_hole_test" "$B/pci_hole_test$SUF"
+		rm -rf "$B/selftests$SUF"
+		[ -d "$cache/upstream" ] && cp -r "$cache/upstream" "$B/selftests$SUF"
 		return 0
 	fi
 	prepare_src patched "$h"
-	step "selftest: headers_install"
+	step "selftest$SUF: headers_install"
 	rm -rf "$out"
 	mkdir -p "$out"
 	timeout 300 make -s -C "$src" O="$out/obj" headers_install \
 		INSTALL_HDR_PATH="$out/usr" >/dev/null
-	step "selftest: make pci_hole_test (static)"
-	timeout 900 make -s -C "$src/tools/testing/selftests/kvm" -j"$JOBS" \
+	targets="$out/kvm/$SELFDIR/pci_hole_test"
+	if [ "$VERSION" = 7.2 ]; then
+		for t in $UPSTREAM_TESTS; do targets="$targets $out/kvm/$t"; done
+	fi
+	step "selftest$SUF: make $(echo "$targets" | wc -w) tests (static)"
+	# shellcheck disable=SC2086
+	timeout 1200 make -s -C "$src/tools/testing/selftests/kvm" -j"$JOBS" \
 		OUTPUT="$out/kvm" KHDR_INCLUDES="-isystem $out/usr/include" \
-		EXTRA_CFLAGS="-static" "$out/kvm/x86_64/pci_hole_test" \
-		> "$out/build.log" 2>&1 ||
+		EXTRA_CFLAGS="-static" $targets > "$out/build.log" 2>&1 ||
 		{ tail -40 "$out/build.log" >&2; echo "build.sh: selftest build failed" >&2; exit 1; }
-	if grep -q "warning:" "$out/build.log"; then
+	if grep "warning:" "$out/build.log" | grep -q pci_hole; then
 		grep warning: "$out/build.log" >&2; exit 1
 	fi
-	mkdir -p "$cache"
-	cp "$out/kvm/x86_64/pci_hole_test" "$cache/pci_hole_test"
-	cp "$out/kvm/x86_64/pci_hole_test" "$B/pci_hole_test"
+	mkdir -p "$cache.tmp/upstream"
+	cp "$out/kvm/$SELFDIR/pci_hole_test" "$cache.tmp/pci_hole_test"
+	if [ "$VERSION" = 7.2 ]; then
+		for t in $UPSTREAM_TESTS; do cp "$out/kvm/$t" "$cache.tmp/upstream/"; done
+	fi
+	rm -rf "$cache"
+	mv "$cache.tmp" "$cache"
+	cp "$cache/pci_hole_test" "$B/pci_hole_test$SUF"
+	rm -rf "$B/selftests$SUF"
+	cp -r "$cache/upstream" "$B/selftests$SUF"
 }
 
 mkdir -p "$B"
-case "$VARIANT" in
-stock) build_variant stock ;;
-patched) build_variant patched ;;
-both) build_variant stock; build_variant patched ;;
-esac
+for k in ${KERNELS//,/ }; do build_variant "$k"; done
 [ "$SELFTEST" = 1 ] && build_selftest
 step "done"
 printf '[build.sh] total %.1f s\n' "$(echo "$(date +%s.%N) - $T0" | bc)"
-ls -l "$B"/bzImage-* "$B/pci_hole_test" 2>/dev/null || true
+ls -l "$B"/bzImage-* "$B/pci_hole_test$SUF" 2>/dev/null || true
