@@ -3,8 +3,11 @@
 #
 # usage: man/check.sh HEADER MANDIR [LIBPCIHOLE.so]
 #
-# Fails when a public function has no man page, when a page or link is
-# inconsistent, or when mandoc (or groff, if installed) reports anything.
+# Fails when a public function (declared in HEADER or exported by the
+# library) has no man page, when a SYNOPSIS differs from the header's
+# declaration, when a page or link is inconsistent (NAME section, .so
+# target, references to libpcihole pages), or when mandoc (or groff, if
+# installed) reports anything.
 # Without mandoc the page coverage is still checked, then the test exits 77
 # (SKIPPED) so that a missing linter never looks like a pass; with
 # PCIHOLE_REQUIRE_MANDOC=1 (CI) a missing mandoc is a failure instead.
@@ -18,6 +21,7 @@ err() { printf 'manpages: %s\n' "$*" >&2; fail=1; }
 
 [ -r "$hdr" ] || { echo "manpages: cannot read $hdr" >&2; exit 1; }
 [ -d "$mandir/man3" ] || { echo "manpages: no $mandir/man3" >&2; exit 1; }
+here=$(cd "$(dirname "$0")" && pwd)
 hdr=$(cd "$(dirname "$hdr")" && pwd)/$(basename "$hdr")
 [ -z "$so" ] || so=$(cd "$(dirname "$so")" && pwd)/$(basename "$so")
 cd "$mandir"
@@ -67,6 +71,10 @@ page_names() {
 		tr ',' '\n' | sed 's/^[[:space:]]*//; s/[[:space:]]*$//' | grep .
 }
 
+# name<TAB>prototype of every declaration, to compare with each SYNOPSIS.
+protos=$(awk -v mode=header -f "$here/proto.awk" "$hdr")
+tab=$(printf '\t')
+
 pages=0 links=0
 for f in man3/*.3 man7/*.7; do
 	[ -e "$f" ] || continue
@@ -91,6 +99,26 @@ for f in man3/*.3 man7/*.7; do
 			[ -e "man3/$n.3" ] || [ -e "man7/$n.7" ] ||
 				err "$f: lists $n, which has no page or link"
 		done
+		# The SYNOPSIS must show each function exactly as declared.
+		syn=$(awk -v mode=page -f "$here/proto.awk" "$f")
+		for n in $(page_names "$f"); do
+			case $n in pcihole_*) ;; *) continue ;; esac
+			printf '%s\n' "$syn" | grep -q "^$n$tab" ||
+				err "$f: SYNOPSIS lacks a prototype of $n"
+		done
+		printf '%s\n' "$syn" | while IFS="$tab" read -r n p; do
+			[ -n "$n" ] || continue
+			h=$(printf '%s\n' "$protos" | sed -n "s/^$n$tab//p")
+			if [ -z "$h" ]; then
+				echo "manpages: $f: SYNOPSIS declares $n, which the header does not" >&2
+				echo fail
+			elif [ "$h" != "$p" ]; then
+				echo "manpages: $f: SYNOPSIS of $n differs from the header:" >&2
+				echo "  header: $h" >&2
+				echo "  page:   $p" >&2
+				echo fail
+			fi
+		done | grep -q fail && fail=1
 	fi
 	case $name in
 	pcihole_*)
@@ -142,4 +170,4 @@ done
 [ "$fail" -eq 0 ] || exit 1
 linters="mandoc"
 if command -v groff >/dev/null 2>&1; then linters="mandoc and groff"; fi
-echo "manpages ok: $nfn functions covered by $pages pages and $links links; $linters lint clean"
+echo "manpages ok: $nfn functions covered by $pages pages and $links links, prototypes as in the header; $linters lint clean"
