@@ -18,6 +18,19 @@
  * objects it was given unchanged on failure.  Nothing prints; install a log
  * callback on a context to see what it does.  All structures are plain C
  * with explicit padding, so that #[repr(C)] mirrors are trivial.
+ *
+ * ABI (1.x): the library's SONAME is libpcihole.so.1 and every symbol is
+ * versioned with the node of the release that added it (LIBPCIHOLE_1.0, ...);
+ * a program built against 1.N runs with any 1.M, M >= N.  Structures never
+ * change size or meaning within 1.x.  Those a caller fills in and that may
+ * need new members (pcihole_ctx_config, pcihole_plan_opts) end in reserved
+ * fields that must be zero: a later release gives a member a meaning where
+ * zero means "as before", and an older library refuses non-zero reserved
+ * fields with -EINVAL rather than ignoring a request it does not understand.
+ * Structures the library fills (pcihole_caps, pcihole_ctx_stats,
+ * pcihole_plan_info, pcihole_access) end in reserved fields written as zero,
+ * which later releases may fill.  Check pcihole_version() at run time when a
+ * feature of a later minor release matters.
  */
 #ifndef PCIHOLE_H
 #define PCIHOLE_H
@@ -30,10 +43,18 @@
 extern "C" {
 #endif
 
-/* Library version, also in the SONAME's full version. */
-#define PCIHOLE_VERSION_MAJOR 0
-#define PCIHOLE_VERSION_MINOR 1
+/* Version of this header, also the SONAME's full version. */
+#define PCIHOLE_VERSION_MAJOR 1
+#define PCIHOLE_VERSION_MINOR 0
 #define PCIHOLE_VERSION_PATCH 0
+#define PCIHOLE_VERSION_CODE(major, minor, patch) \
+	(((uint32_t)(major) << 16) | ((uint32_t)(minor) << 8) | (uint32_t)(patch))
+
+/*
+ * Version of the library actually loaded, as PCIHOLE_VERSION_CODE(), so a
+ * program can compare it with the header it was built against.
+ */
+uint32_t pcihole_version(void);
 
 /* One function's config space in ECAM: 4 KiB. */
 #define PCIHOLE_PAGE_SHIFT 12
@@ -55,15 +76,18 @@ extern "C" {
 /*
  * uAPI numbers of the KVM_MEM_PCI_HOLE series in kernel/ (not upstream).
  * They are defined here, and only here, for kernels whose <linux/kvm.h>
- * lacks them; kernel/patches uses exactly the same values.  Bit 15 is the
- * highest memslot flag bit userspace may set (16-31 are KVM-internal), the
- * furthest from upstream's sequential use of bits 0, 1, 2, ...; capability
- * 1024 lies far above the upstream sequence (238 in 6.12).  A kernel that
- * answers the capability is still not trusted until a functional probe has
- * seen a guest read all-ones from such a slot without an exit.
+ * lacks them.  The series for Linux 7.2 (kernel/patches) takes the next free
+ * memslot flag and capability, as it would be posted against kvm-x86/next;
+ * the older experimental 6.12 series (kernel/patches-6.12) used bit 15 and
+ * capability 1024, far from upstream's sequences.  The library recognises
+ * both; a kernel that answers a capability is still not trusted until the
+ * functional probe has seen a guest read all-ones from such a slot without
+ * an exit (pcihole_caps.pci_hole_flag says which flag passed).
  */
-#define PCIHOLE_KVM_MEM_PCI_HOLE (1u << 15)
-#define PCIHOLE_KVM_CAP_PCI_HOLE_MEM 1024
+#define PCIHOLE_KVM_MEM_PCI_HOLE (1u << 3)
+#define PCIHOLE_KVM_CAP_PCI_HOLE_MEM 250
+#define PCIHOLE_KVM_MEM_PCI_HOLE_612 (1u << 15)
+#define PCIHOLE_KVM_CAP_PCI_HOLE_MEM_612 1024
 
 /* ------------------------------------------------------------------------ */
 /* Segments                                                                  */
@@ -171,9 +195,16 @@ int pcihole_bdf_format(const struct pcihole_bdf *bdf, char *buf, size_t len);
  * per 256-bus segment).  Every function not marked present is a hole.
  *
  * Thread safety: the presence bits are read with atomic loads by
- * pcihole_mmio_access(), so vCPU threads may call it while one other thread
- * changes presence (directly or through a context).  Changes themselves must
- * be serialised by the caller (a context does that for its own changes).
+ * pcihole_classify() and pcihole_mmio_access(), so vCPU threads may call them
+ * while one other thread changes presence (directly or through a context).
+ * Changes themselves must be serialised by the caller (a context does that
+ * for its own changes).
+ *
+ * A layout belongs to at most one context at a time (pcihole_ctx_attach()
+ * refuses a second with -EBUSY): presence is the state of ONE VM's bus, and
+ * two VMs with the same topology need two layouts.  While attached, change
+ * presence through pcihole_ctx_set_present(); pcihole_layout_set_present()
+ * then fails with -EBUSY, so the slots can never disagree with the bits.
  */
 struct pcihole_layout;
 
@@ -198,7 +229,8 @@ int pcihole_layout_segment(const struct pcihole_layout *layout, size_t idx,
 /*
  * Mark (@present true) or unmark a function.  Returns 1 if the bit changed,
  * 0 if it already had that value, -EINVAL for device > 31 or function > 7,
- * -ENOENT if no segment of the layout holds (segment, bus).
+ * -ENOENT if no segment of the layout holds (segment, bus), -EBUSY if a
+ * context is attached (use pcihole_ctx_set_present()).
  */
 int pcihole_layout_set_present(struct pcihole_layout *layout,
 			       const struct pcihole_bdf *bdf, bool present);
@@ -207,7 +239,7 @@ int pcihole_layout_set_present(struct pcihole_layout *layout,
 int pcihole_layout_is_present(const struct pcihole_layout *layout,
 			      const struct pcihole_bdf *bdf);
 
-/* Number of functions marked present in the whole layout. */
+/* Number of functions marked present in the whole layout (any thread). */
 size_t pcihole_layout_nr_present(const struct pcihole_layout *layout);
 
 /* Guest-physical address of @bdf's config page; -EINVAL / -ENOENT as above. */
@@ -223,8 +255,48 @@ int pcihole_layout_gpa_to_bdf(const struct pcihole_layout *layout,
 			      uint64_t gpa, struct pcihole_bdf *bdf,
 			      uint32_t *offset);
 
+/* What one config-space access addresses; see pcihole_classify(). */
+enum pcihole_access_kind {
+	PCIHOLE_ACCESS_NONE = 0,	/* in no ECAM window: not config space */
+	PCIHOLE_ACCESS_HOLE = 1,	/* absent function: handled, nothing to do */
+	PCIHOLE_ACCESS_FUNCTION = 2,	/* a present function: the VMM's device model */
+};
+
+struct pcihole_access {
+	uint32_t kind;		/* enum pcihole_access_kind */
+	uint32_t offset;	/* register offset (0..4095) of the first byte */
+	struct pcihole_bdf bdf;	/* function of the first byte (HOLE, FUNCTION) */
+	uint64_t reserved[2];	/* written as 0 */
+};
+
 /*
- * The mmio path: call it from the KVM_EXIT_MMIO handler with the exit's
+ * The exit handler's one question: call it from the KVM_EXIT_MMIO handler
+ * with the exit's (phys_addr, data, len, is_write).  The answer comes from
+ * one atomic load of each presence word the access touches, so it is one
+ * consistent view even while another thread hotplugs:
+ *
+ *   PCIHOLE_ACCESS_HOLE      every byte lies in hole pages: a read has had
+ *                            @data filled with 0xff, a write is dropped;
+ *                            the access is handled.
+ *   PCIHOLE_ACCESS_FUNCTION  some byte lies in a present function's page:
+ *                            @acc has the function and register offset of
+ *                            the first byte, @data is untouched; hand it to
+ *                            the device model.
+ *   PCIHOLE_ACCESS_NONE      no byte in a present page and some byte in no
+ *                            window: not config space.
+ *
+ * Returns the kind (>= 0), or -EINVAL for @len 0 or > 8, a NULL @layout, or
+ * a read with NULL @data.  @acc may be NULL; it is written on success.
+ * Lock-free and O(log segments); never blocks, allocates or makes a syscall.
+ * A present function whose access raced a hotplug is answered as it was at
+ * one instant during the call: the VMM never has to ask twice.
+ */
+int pcihole_classify(const struct pcihole_layout *layout, uint64_t gpa,
+		     void *data, uint32_t len, bool is_write,
+		     struct pcihole_access *acc);
+
+/*
+ * The mmio path in one bit: pcihole_classify() without the details.  Call it from the KVM_EXIT_MMIO handler with the exit's
  * (phys_addr, data, len, is_write).  If every byte of the access lies in hole
  * pages, a read fills @data with 0xff (len 1..8), a write is dropped, and the
  * call returns 1: the access is handled.  Otherwise it returns 0 and leaves
@@ -265,6 +337,8 @@ struct pcihole_plan_info {
 	uint64_t uncovered_fn0_pages;	/* of those, function-0 pages */
 	uint32_t nr_runs;		/* maximal runs = slots for full coverage */
 	uint32_t nr_slots;		/* runs returned: min(nr_runs, budget) */
+	uint64_t clipped_pages;		/* hole pages lost to host-page clipping (in uncovered) */
+	uint64_t reserved[3];		/* written as 0 */
 };
 
 /* Budget value meaning "as many slots as there are runs". */
@@ -303,6 +377,32 @@ int pcihole_plan(const struct pcihole_layout *layout, uint32_t budget,
 		 struct pcihole_run *runs, size_t cap,
 		 struct pcihole_plan_info *info);
 
+/* Options of pcihole_plan2(); zero-initialise. */
+struct pcihole_plan_opts {
+	uint32_t budget;	/* as in pcihole_plan(); 0 here means PCIHOLE_NO_BUDGET */
+	uint32_t reserved0;	/* must be 0 */
+	/*
+	 * Host page size, a power of two; 0 means 4 KiB.  A KVM slot must start
+	 * and end on host pages, but ECAM functions are 4 KiB: on a 64 KiB-page
+	 * host (common on arm64) each run is clipped to the whole host pages
+	 * inside it and the hole pages cut off stay with the mmio path
+	 * (info->clipped_pages).  A run with no whole host page disappears.
+	 */
+	uint64_t page_size;
+	uint64_t reserved[4];	/* must be 0 */
+};
+
+/*
+ * pcihole_plan() with options: runs clipped to host pages first, then the
+ * budget chosen among the clipped runs (the same weighting).  Returns as
+ * pcihole_plan(), or -EINVAL for a bad @opts (NULL means all defaults).
+ * With a page size above 4 KiB, nr_runs counts the clipped runs.
+ */
+int pcihole_plan2(const struct pcihole_layout *layout,
+		  const struct pcihole_plan_opts *opts,
+		  struct pcihole_run *runs, size_t cap,
+		  struct pcihole_plan_info *info);
+
 /*
  * The minimal change from plan @old to plan @new (both as returned by
  * pcihole_plan(): sorted, disjoint).  Runs present in both with the same gpa
@@ -337,10 +437,31 @@ struct pcihole_region {
 };
 
 /*
- * Turn @run into a slot record: slot @slot, flags @flags (PCIHOLE_KVM_MEM_PCI_HOLE,
- * or KVM_MEM_READONLY with @userspace_addr from pcihole_allones_map()).
- * Returns 0 or -EINVAL for an empty or unaligned run, or for PCI_HOLE with a
- * non-zero @userspace_addr.
+ * Layout-identical to struct kvm_userspace_memory_region2 (Linux >= 6.8,
+ * KVM_SET_USER_MEMORY_REGION2, KVM_CAP_USER_MEMORY2).  @slot's high 16 bits
+ * are the address space id (x86: 1 is SMM), as in the v1 record.
+ */
+struct pcihole_region2 {
+	uint32_t slot;
+	uint32_t flags;
+	uint64_t guest_phys_addr;
+	uint64_t memory_size;
+	uint64_t userspace_addr;
+	uint64_t guest_memfd_offset;	/* 0: hole slots are never guest_memfd */
+	uint32_t guest_memfd;
+	uint32_t pad1;
+	uint64_t pad2[14];
+};
+
+/* Widen a v1 record to REGION2 (the guest_memfd fields and padding zeroed). */
+void pcihole_region_to_region2(const struct pcihole_region *region,
+			       struct pcihole_region2 *region2);
+
+/*
+ * Turn @run into a slot record: slot @slot, flags @flags (pcihole_caps'
+ * pci_hole_flag, or KVM_MEM_READONLY with @userspace_addr from
+ * pcihole_allones_map()).  Returns 0 or -EINVAL for an empty or unaligned
+ * run, or for either PCI hole flag with a non-zero @userspace_addr.
  */
 int pcihole_run_to_region(const struct pcihole_run *run, uint32_t slot,
 			  uint32_t flags, uint64_t userspace_addr,
@@ -382,17 +503,42 @@ int64_t pcihole_allones_check(int fd);
  * Build a read-only host range of @size bytes (a multiple of @chunk) whose
  * every byte reads 0xff, by mapping the memfd @fd of @chunk bytes again and
  * again (MAP_SHARED|MAP_FIXED, PROT_READ) over one reserved range: @size /
- * @chunk mappings.  The range is @chunk aligned so the kernel can use huge
- * mappings; to let KVM use them too, point a slot at guest address G to
- * @addr + (G mod @chunk) + k * @chunk, i.e. keep host and guest addresses
- * congruent modulo @chunk (a context does).  Returns 0 and the address in
- * @addr, or -EINVAL (bad @chunk or @size) / -errno with nothing left mapped.
- * Release it with pcihole_allones_unmap().
+ * @chunk mappings.  @fd must pass pcihole_allones_check() and be exactly
+ * @chunk bytes (a smaller one would raise SIGBUS on access).  The range is
+ * @chunk aligned so the kernel can use huge mappings; to let KVM use them
+ * too, point a slot at guest address G to @addr + (G mod @chunk) + k * @chunk,
+ * i.e. keep host and guest addresses congruent modulo @chunk (a context does;
+ * pcihole_allones_map_run() does it for one run).  Returns 0 and the address
+ * in @addr, or -EINVAL (bad @chunk, @size or @fd) / -errno with nothing left
+ * mapped.  Release it with pcihole_allones_unmap().
  */
 int pcihole_allones_map(int fd, uint64_t chunk, uint64_t size, void **addr);
 
 /* Unmap a range from pcihole_allones_map() (same @size); returns 0 or -errno. */
 int pcihole_allones_unmap(void *addr, uint64_t size);
+
+/* One run's host range, from pcihole_allones_map_run(). */
+struct pcihole_allones_range {
+	void *base;		/* start of the mapping, for pcihole_allones_unmap_range() */
+	uint64_t len;		/* its length: whole chunks */
+	uint64_t userspace_addr;	/* host address of the run's first byte */
+};
+
+/*
+ * The host range for ONE run, for VMMs that create their own slots or
+ * memory regions (QEMU, rust-vmm): maps the whole chunks covering
+ * [@gpa, @gpa + @size) from the sealed all-ones memfd @fd (checked like
+ * pcihole_allones_check(); its size is the chunk) and sets
+ * @range->userspace_addr so that it is congruent to @gpa modulo the chunk:
+ * a slot (@gpa, @size, userspace_addr) lets KVM map a chunk at a time.
+ * @gpa and @size must be 4 KiB aligned, @size > 0.  Returns 0, or -EINVAL /
+ * -errno with nothing mapped.
+ */
+int pcihole_allones_map_run(int fd, uint64_t gpa, uint64_t size,
+			    struct pcihole_allones_range *range);
+
+/* Unmap a range from pcihole_allones_map_run(); returns 0 or -errno. */
+int pcihole_allones_unmap_range(const struct pcihole_allones_range *range);
 
 /* ------------------------------------------------------------------------ */
 /* KVM: probe                                                                */
@@ -405,13 +551,22 @@ struct pcihole_caps {
 	uint32_t pci_hole_cap;		/* KVM_CAP_PCI_HOLE_MEM answered non-zero */
 	uint32_t pci_hole_works;	/* functional probe saw all-ones, no exit */
 	uint32_t pre_fault_memory;	/* KVM_CAP_PRE_FAULT_MEMORY */
-	uint32_t reserved[3];
+	uint32_t user_memory2;		/* KVM_CAP_USER_MEMORY2 (REGION2) */
+	/*
+	 * 1 if pci_hole_works comes from the functional probe; 0 on an
+	 * architecture the library has no probe guest for, where it trusts
+	 * the capability alone.
+	 */
+	uint32_t pci_hole_tested;
+	uint32_t pci_hole_flag;		/* the memslot flag that worked (0 if none) */
+	uint32_t reserved[5];		/* written as 0 */
 };
 
 /*
  * Probe KVM through @kvm_fd (an open /dev/kvm; -1 opens /dev/kvm itself).
  * KVM_MEM_PCI_HOLE counts only after a throwaway VM's guest read a hole
- * page and saw all-ones without an exit to userspace.  The first successful
+ * page and saw all-ones without an exit to userspace (on architectures with
+ * a probe guest: x86-64, arm64).  The first successful
  * probe is cached for the process (later calls return the cached result); set
  * @fresh to probe again and replace the cache.  Returns 0, -ENOENT without
  * /dev/kvm, or -errno.
@@ -441,7 +596,12 @@ enum pcihole_log_level {
 	PCIHOLE_LOG_DEBUG = 7,
 };
 
-/* Log callback; @msg has no trailing newline. */
+/*
+ * Log callback; @msg has no trailing newline.  A context calls it with no
+ * lock held, after the call that logged has done its work, so the callback
+ * may call back into the context (pcihole_ctx_stats(), ...).  It is called
+ * on the thread of the context call that logged.
+ */
 typedef void (*pcihole_log_fn)(void *opaque, enum pcihole_log_level level,
 			       const char *msg);
 
@@ -453,19 +613,49 @@ typedef void (*pcihole_log_fn)(void *opaque, enum pcihole_log_level level,
  */
 #define PCIHOLE_CTX_PREFAULT (1u << 0)
 
-/* Zero-initialise, then set what you need: memfd -1 and mode AUTO are the usual. */
+/* Use KVM_SET_USER_MEMORY_REGION2 (needs KVM_CAP_USER_MEMORY2, Linux >= 6.8). */
+#define PCIHOLE_CTX_REGION2 (1u << 1)
+
+/*
+ * VMM-owned slots: a context with an apply callback never issues
+ * KVM_SET_USER_MEMORY_REGION itself; it calls @apply with each record to
+ * create (memory_size > 0) or delete (memory_size 0).  @region->slot is then
+ * the context's own handle, 0 .. nr_slots - 1, not a KVM slot id: the VMM
+ * maps it to a slot id from its own allocator (or to a memory region) and
+ * applies the record its own way.  Return 0 or -errno; after a failure the
+ * context calls @apply to undo what it had done, and the context call fails
+ * all-or-nothing.  Called with the context's lock held: it must not call
+ * back into the context.
+ */
+typedef int (*pcihole_apply_fn)(void *opaque, const struct pcihole_region2 *region);
+
+/*
+ * Zero-initialise, then set what you need: memfd -1 and mode AUTO are the
+ * usual.  reserved0 and reserved[] must be 0 (-EINVAL otherwise).
+ */
 struct pcihole_ctx_config {
 	uint32_t mode;			/* enum pcihole_mode */
 	uint32_t flags;			/* PCIHOLE_CTX_* */
-	uint32_t slot_base;		/* first slot id reserved for the library */
+	uint32_t slot_base;		/* first slot id reserved for the library
+					 * (ignored with @apply) */
 	uint32_t nr_slots;		/* slot ids reserved: also the slot budget */
 	int32_t memfd;			/* all-ones memfd to share, or -1 to make one;
 					 * used during attach only, no fd is kept */
-	uint32_t reserved0;
+	uint16_t as_id;			/* KVM address space of the slots (x86: 1 is SMM);
+					 * ignored with @apply */
+	uint16_t reserved0;
 	uint64_t chunk;			/* memfd size when made here; 0 = default */
 	const struct pcihole_caps *caps;	/* NULL: pcihole_probe(-1, false) */
 	pcihole_log_fn log;		/* NULL: silent */
 	void *log_opaque;
+	pcihole_apply_fn apply;		/* NULL: the context issues the ioctls */
+	void *apply_opaque;
+	/*
+	 * Host page size (power of two, >= 4 KiB); 0: the running system's.
+	 * Runs are clipped to whole host pages (see struct pcihole_plan_opts).
+	 */
+	uint64_t page_size;
+	uint64_t reserved[8];
 };
 
 struct pcihole_ctx;
@@ -473,36 +663,62 @@ struct pcihole_ctx;
 /*
  * Attach to the VM @vm_fd: choose the mode, create the all-ones backing if
  * readonly, and create one slot per planned run (at most @cfg->nr_slots,
- * ids from @cfg->slot_base).  Without @cfg->caps the cached probe decides,
- * and the VM's own KVM_CHECK_EXTENSION answers may veto a mode (VM types
- * that refuse read-only slots); if /dev/kvm cannot be probed, the vm fd's
- * answers are used and pci-hole (which needs the functional probe) is off.
+ * ids from @cfg->slot_base, or handles given to @cfg->apply).  Without
+ * @cfg->caps the cached probe decides; with or without it, the VM's own
+ * KVM_CHECK_EXTENSION answers veto a mode the VM refuses (VM types without
+ * read-only slots), so AUTO falls back instead of failing.  If /dev/kvm
+ * cannot be probed, the vm fd's answers are used and pci-hole (which needs
+ * the functional probe) is off.
+ *
+ * The context keeps its own duplicate of @vm_fd (F_DUPFD_CLOEXEC): the VMM
+ * may close its descriptor whenever it likes, and the context can never
+ * touch another VM that reuses the number.  With @cfg->apply, @vm_fd may be
+ * -1 (then no VM veto and no pcihole_ctx_prefault()).
  * In readonly mode every group of gpa-adjacent windows gets its all-ones
  * host range here, once, so hotplug never maps or unmaps anything.
  *
  * @layout stays owned by the caller and must outlive the context; while
- * attached, change presence only through pcihole_ctx_set_present().  The
+ * attached, change presence only through pcihole_ctx_set_present() (a second
+ * context on the same layout: -EBUSY).  The
  * other context calls may come from any thread (a mutex per context
  * serialises them), except that nothing may race pcihole_ctx_detach().
  * pcihole_mmio_access() on @layout stays lock-free throughout.
  *
  * All-or-nothing: on failure no slot or mapping
  * of ours is left.  Returns 0, -EOPNOTSUPP if the requested mode is not
- * available (the log says which capability is missing), -EINVAL for bad
- * config (slot range beyond KVM_CAP_NR_MEMSLOTS or the 16-bit slot id), or
- * -errno from KVM.
+ * available (the log says which capability is missing; also REGION2 without
+ * KVM_CAP_USER_MEMORY2), -EBUSY if @layout already has a context, -EINVAL
+ * for bad config (slot range beyond KVM_CAP_NR_MEMSLOTS or the 16-bit slot
+ * id, unknown flags, non-zero reserved fields, a bad page size), or -errno
+ * from KVM (an address space id KVM does not have: -EINVAL from KVM).
+ *
+ * Teardown, in this order: stop the vCPUs; pcihole_ctx_detach() (deletes the
+ * slots, unmaps, frees); then close the VM's fds, in any order.  A VMM that
+ * destroys the VM first (or whose detach failed for good) calls
+ * pcihole_ctx_destroy() instead: the slots die with the VM.
  */
 int pcihole_ctx_attach(int vm_fd, struct pcihole_layout *layout,
 		       const struct pcihole_ctx_config *cfg,
 		       struct pcihole_ctx **out);
 
 /*
- * Delete every slot and mapping of the context and free it.  All-or-nothing:
- * if a slot cannot be deleted or the all-ones range cannot be unmapped (one
- * munmap, which fails whole), the deleted slots are re-created, the context
- * stays attached and usable, and -errno is returned.
+ * Delete every slot and mapping of the context and free it (closing its
+ * duplicate vm fd and releasing the layout).  All-or-nothing: if a slot
+ * cannot be deleted or the all-ones range cannot be unmapped (one munmap,
+ * which fails whole), the deleted slots are re-created, the context stays
+ * attached and usable, and -errno is returned; the VMM may retry, or give
+ * up with pcihole_ctx_destroy().
  */
 int pcihole_ctx_detach(struct pcihole_ctx *ctx);
+
+/*
+ * Free a context without touching KVM: for a VM that is gone (or about to
+ * be destroyed with its slots).  Unmaps the all-ones ranges, closes the
+ * duplicate vm fd, releases the layout for another context, frees.  Never
+ * fails; NULL is ignored.  With an apply callback, the VMM's own records of
+ * the handles are its business.
+ */
+void pcihole_ctx_destroy(struct pcihole_ctx *ctx);
 
 /*
  * Hotplug: mark @bdf present or absent and apply only the plan diff
@@ -510,6 +726,11 @@ int pcihole_ctx_detach(struct pcihole_ctx *ctx);
  * against other changes of the same context.  On any failure the slots, the
  * mappings and the presence bit are as before, and -errno is returned.
  * Returns 1 if something changed, 0 if the bit already had that value.
+ *
+ * Cost: O(log runs) plus the 1-3 slot changes: the neighbouring runs are
+ * found by binary search and the change derived locally.  Only when the
+ * slot budget binds (more runs than slots) or runs are clipped to host
+ * pages larger than 4 KiB is the whole layout re-planned.
  */
 int pcihole_ctx_set_present(struct pcihole_ctx *ctx,
 			    const struct pcihole_bdf *bdf, bool present);
@@ -534,6 +755,9 @@ struct pcihole_ctx_stats {
 	uint64_t memfd_bytes;		/* size of the all-ones memfd (0 if none) */
 	uint64_t nr_mappings;		/* mmap()s of the memfd that are live */
 	uint64_t mapped_bytes;		/* host address space they cover */
+	uint64_t nr_hotplugs;		/* successful presence changes */
+	uint64_t nr_replans;		/* of those, that re-planned the whole layout */
+	uint64_t reserved[6];		/* written as 0 */
 };
 
 /*

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "allones.h"
 #include "internal.h"
 #include "sys.h"
 
@@ -90,13 +91,19 @@ static bool pmd_mapped(const void *addr)
  * in @huge whether the kernel gave one.  The mapping is gone on return, as
  * F_SEAL_WRITE requires.
  */
-static int fill(int fd, uint64_t chunk, bool thp, bool *huge)
+int ph_allones_fill(int fd, uint64_t chunk, bool thp, bool *huge)
 {
 	void *res, *p;
 	int ret = 0;
 
 	*huge = false;
-	ret = reserve_aligned(chunk, thp && chunk >= PH_HUGE_2M ? PH_HUGE_2M :
+	/*
+	 * 2 MiB aligned for THP and for hugetlb alike: MAP_FIXED of a hugetlb
+	 * file needs it, and a kernel that does not align large anonymous
+	 * reservations by itself (Debian 12's 6.1) would otherwise fail the
+	 * hugetlb mapping and silently fall back to 4 KiB pages.
+	 */
+	ret = reserve_aligned(chunk, chunk >= PH_HUGE_2M ? PH_HUGE_2M :
 			      PCIHOLE_PAGE_SIZE, &res);
 	if (ret)
 		return ret;
@@ -135,7 +142,7 @@ static int make(uint64_t chunk, bool hugetlb, int *out, bool *huge)
 		ret = ph_neg_errno();
 		goto err;
 	}
-	ret = fill(fd, chunk, !hugetlb, huge);
+	ret = ph_allones_fill(fd, chunk, !hugetlb, huge);
 	if (ret)
 		goto err;
 	*out = fd;
@@ -213,13 +220,26 @@ int64_t pcihole_allones_check(int fd)
 
 int pcihole_allones_map(int fd, uint64_t chunk, uint64_t size, void **addr)
 {
-	uint8_t *base;
-	uint64_t off;
-	int ret;
+	int64_t have;
 
 	if (fd < 0 || !addr || !chunk_ok(chunk) || !size || size % chunk ||
 	    size > SIZE_MAX / 2)
 		return -EINVAL;
+	/* A smaller fd would SIGBUS the guest's host thread on access. */
+	have = pcihole_allones_check(fd);
+	if (have < 0)
+		return (int)have;
+	if ((uint64_t)have != chunk)
+		return -EINVAL;
+	return ph_allones_map_checked(fd, chunk, size, addr);
+}
+
+int ph_allones_map_checked(int fd, uint64_t chunk, uint64_t size, void **addr)
+{
+	uint8_t *base;
+	uint64_t off;
+	int ret;
+
 	ret = reserve_aligned(size, chunk, (void **)&base);
 	if (ret)
 		return ret;
@@ -243,4 +263,39 @@ int pcihole_allones_unmap(void *addr, uint64_t size)
 	if (!addr || !size || size % PCIHOLE_PAGE_SIZE)
 		return -EINVAL;
 	return ph_munmap(addr, size) ? ph_neg_errno() : 0;
+}
+
+int pcihole_allones_map_run(int fd, uint64_t gpa, uint64_t size,
+			    struct pcihole_allones_range *range)
+{
+	uint64_t chunk, first, last;
+	int64_t have;
+	void *base;
+	int ret;
+
+	if (!range || !size || (gpa | size) & (PCIHOLE_PAGE_SIZE - 1) ||
+	    gpa > UINT64_MAX - (size - 1))
+		return -EINVAL;
+	have = pcihole_allones_check(fd);
+	if (have < 0)
+		return (int)have;
+	chunk = (uint64_t)have;
+	first = gpa & ~(chunk - 1);
+	last = (gpa + (size - 1)) | (chunk - 1);
+	if (last - first >= SIZE_MAX / 2)
+		return -EINVAL;
+	ret = ph_allones_map_checked(fd, chunk, last - first + 1, &base);
+	if (ret)
+		return ret;
+	range->base = base;
+	range->len = last - first + 1;
+	range->userspace_addr = (uintptr_t)base + (gpa - first);
+	return 0;
+}
+
+int pcihole_allones_unmap_range(const struct pcihole_allones_range *range)
+{
+	if (!range)
+		return -EINVAL;
+	return pcihole_allones_unmap(range->base, range->len);
 }

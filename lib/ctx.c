@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 /*
- * A context owns a range of KVM slot ids of one VM and keeps them equal to
- * the plan of a layout: one slot per planned hole run, at most the slot
- * budget.  Changes are all-or-nothing: the undo steps use the raw system
- * calls, not the fault-injection seam, because an undo that itself fails can
- * only be logged.
+ * A context owns a range of KVM slot ids of one VM (or handles that the VMM's
+ * apply callback maps to its own) and keeps them equal to the plan of a
+ * layout: one slot per planned hole run, at most the slot budget.  Changes
+ * are all-or-nothing: the undo steps bypass the fault-injection seam,
+ * because an undo that itself fails can only be logged.
  *
  * In readonly mode every window group (windows adjacent in guest-physical
  * space, which is how far a run can reach) gets one all-ones host range at
@@ -12,6 +12,12 @@
  * chunk, in one reservation.  Hotplug then only creates and deletes slots
  * pointing into it: no mmap on the hotplug path, and detach unmaps everything
  * with one munmap, which either fails whole or succeeds whole.
+ *
+ * A hotplug changes one page, so it changes at most the run holding the page
+ * (split in two) or the runs on either side of it (merged): found by binary
+ * search and replaced locally.  The whole layout is re-planned only when the
+ * slot budget binds or runs are clipped to large host pages, where one page
+ * can move the choice of runs elsewhere.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -22,14 +28,18 @@
 #include <linux/magic.h>
 #include <sys/vfs.h>
 
+#include "allones.h"
 #include "internal.h"
 #include "kvm.h"
 #include "kvm_compat.h"
 #include "prefault.h"
 #include "sys.h"
 
-/* Slot ids are the low 16 bits of kvm_userspace_memory_region.slot. */
+/* Slot ids are the low 16 bits of the slot field; the high 16 are the address space. */
 #define PH_SLOT_ID_LIMIT 0x10000u
+/* Log lines queued under the lock and delivered after it is dropped. */
+#define PH_LOGQ 8
+#define PH_LOG_LEN 200
 
 struct ph_group {
 	uint64_t gpa;		/* chunk-aligned guest address the host range mirrors */
@@ -37,18 +47,30 @@ struct ph_group {
 	uint8_t *hva;		/* host address of @gpa */
 };
 
+struct ph_logq {
+	unsigned int n, dropped;
+	enum pcihole_log_level level[PH_LOGQ];
+	char msg[PH_LOGQ][PH_LOG_LEN];
+};
+
 struct pcihole_ctx {
 	pthread_mutex_t lock;
-	int vm_fd;
+	int vm_fd;		/* our own duplicate, or -1 */
 	struct pcihole_layout *layout;
 	enum pcihole_mode mode;
 	uint32_t flags;
-	uint32_t kvm_flags;	/* KVM_MEM_READONLY or KVM_MEM_PCI_HOLE */
-	uint32_t slot_base;
+	uint32_t kvm_flags;	/* KVM_MEM_READONLY or the PCI hole flag that worked */
+	uint32_t slot_base;	/* 0 with an apply callback: slots are handles */
 	uint32_t nr_slots;
+	uint32_t as_id;
+	uint64_t page_size;
 	struct pcihole_caps caps;
 	pcihole_log_fn log;
 	void *log_opaque;
+	pcihole_apply_fn apply;
+	void *apply_opaque;
+	struct ph_logq logq;	/* under @lock */
+	bool locked;		/* ph_log queues instead of calling out */
 
 	/* readonly backing */
 	enum pcihole_backing backing;
@@ -66,17 +88,19 @@ struct pcihole_ctx {
 	struct pcihole_plan_info info;
 	uint8_t *slot_used;	/* nr_slots entries */
 	uint32_t slot_hint;	/* no free id below slot_base + slot_hint */
+	uint64_t nr_hotplugs, nr_replans;
 
-	/* scratch for set_present, kept to avoid allocating on every hotplug */
+	/* scratch for re-planning, kept to avoid allocating on every hotplug */
 	struct pcihole_run *new_runs;
 	uint32_t *new_slot, *del, *add;
 };
 
 __attribute__((format(printf, 3, 4)))
-static void ph_log(const struct pcihole_ctx *ctx, enum pcihole_log_level level,
+static void ph_log(struct pcihole_ctx *ctx, enum pcihole_log_level level,
 		   const char *fmt, ...)
 {
-	char msg[256];
+	struct ph_logq *q = &ctx->logq;
+	char msg[PH_LOG_LEN];
 	va_list ap;
 
 	if (!ctx->log)
@@ -84,7 +108,52 @@ static void ph_log(const struct pcihole_ctx *ctx, enum pcihole_log_level level,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	ctx->log(ctx->log_opaque, level, msg);
+	if (!ctx->locked) {
+		ctx->log(ctx->log_opaque, level, msg);
+		return;
+	}
+	if (q->n == PH_LOGQ) {
+		q->dropped++;
+		return;
+	}
+	q->level[q->n] = level;
+	memcpy(q->msg[q->n++], msg, sizeof(msg));
+}
+
+static void ctx_lock(struct pcihole_ctx *ctx)
+{
+	pthread_mutex_lock(&ctx->lock);
+	ctx->locked = true;
+}
+
+/*
+ * Drop the lock, then deliver what was logged under it, so that a callback
+ * may call back into the context.  With @ctx_gone the context is freed in
+ * between (detach), and the queue travels on the stack.
+ */
+static void deliver(pcihole_log_fn log, void *opaque, const struct ph_logq *q)
+{
+	unsigned int i;
+	char msg[64];
+
+	for (i = 0; i < q->n; i++)
+		log(opaque, q->level[i], q->msg[i]);
+	if (q->dropped) {
+		snprintf(msg, sizeof(msg), "%u more log lines dropped", q->dropped);
+		log(opaque, PCIHOLE_LOG_INFO, msg);
+	}
+}
+
+static void ctx_unlock(struct pcihole_ctx *ctx)
+{
+	struct ph_logq q = ctx->logq;
+
+	ctx->logq.n = 0;
+	ctx->logq.dropped = 0;
+	ctx->locked = false;
+	pthread_mutex_unlock(&ctx->lock);
+	if (ctx->log)
+		deliver(ctx->log, ctx->log_opaque, &q);
 }
 
 static uint64_t hva_of(const struct pcihole_ctx *ctx, uint64_t gpa)
@@ -101,9 +170,10 @@ static uint64_t hva_of(const struct pcihole_ctx *ctx, uint64_t gpa)
 }
 
 static void region_of(const struct pcihole_ctx *ctx, const struct pcihole_run *run,
-		      uint32_t slot, uint64_t size, struct kvm_userspace_memory_region *r)
+		      uint32_t slot, uint64_t size, struct pcihole_region2 *r)
 {
-	r->slot = slot;
+	memset(r, 0, sizeof(*r));
+	r->slot = ctx->apply ? slot : ctx->as_id << 16 | slot;
 	r->flags = ctx->kvm_flags;
 	r->guest_phys_addr = run->gpa;
 	r->memory_size = size;
@@ -115,17 +185,31 @@ static void region_of(const struct pcihole_ctx *ctx, const struct pcihole_run *r
 static int slot_set(struct pcihole_ctx *ctx, const struct pcihole_run *run,
 		    uint32_t slot, bool on, bool undo)
 {
-	struct kvm_userspace_memory_region r;
+	struct pcihole_region2 r;
+	bool v2 = ctx->flags & PCIHOLE_CTX_REGION2;
 	int ret;
 
 	region_of(ctx, run, slot, on ? run->size : 0, &r);
-	ret = undo ? ioctl(ctx->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) :
-		     ph_ioctl(ctx->vm_fd, KVM_SET_USER_MEMORY_REGION, &r);
+	if (ctx->apply) {
+		ret = ctx->apply(ctx->apply_opaque, &r);
+		if (ret > 0)
+			ret = -EINVAL;	/* not an errno: a callback bug */
+	} else if (undo) {
+		/* Not through the seam: an undo must not be made to fail. */
+		struct kvm_userspace_memory_region r1;
+
+		memcpy(&r1, &r, sizeof(r1));
+		ret = v2 ? ioctl(ctx->vm_fd, KVM_SET_USER_MEMORY_REGION2, &r) :
+			   ioctl(ctx->vm_fd, KVM_SET_USER_MEMORY_REGION, &r1);
+		ret = ret ? ph_neg_errno() : 0;
+	} else {
+		ret = ph_set_region(ctx->vm_fd, v2, r.slot, r.flags, r.guest_phys_addr,
+				    r.memory_size, r.userspace_addr);
+	}
 	if (!ret)
 		return 0;
-	ret = ph_neg_errno();
 	ph_log(ctx, PCIHOLE_LOG_ERR, "%s%s slot %u gpa 0x%llx size 0x%llx: %s",
-	       undo ? "undo: " : "", on ? "create" : "delete", slot,
+	       undo ? "undo: " : "", on ? "create" : "delete", r.slot,
 	       (unsigned long long)run->gpa, (unsigned long long)run->size,
 	       strerror(-ret));
 	return ret;
@@ -201,11 +285,23 @@ static int reserve(struct pcihole_ctx *ctx, size_t n)
 static int plan_into(struct pcihole_ctx *ctx, bool scratch,
 		     struct pcihole_plan_info *info)
 {
+	struct pcihole_plan_opts o = {
+		.budget = ctx->nr_slots ? ctx->nr_slots : 1,
+		.page_size = ctx->page_size,
+	};
+
 	for (;;) {
 		struct pcihole_run *dst = scratch ? ctx->new_runs : ctx->runs;
-		int k = pcihole_plan(ctx->layout, ctx->nr_slots, dst, ctx->cap, info);
-		int ret;
+		int k, ret;
 
+		/* plan2's budget 0 means "all": a zero budget is planned as 1, then cut. */
+		k = pcihole_plan2(ctx->layout, &o, dst, ctx->cap, info);
+		if (k >= 0 && !ctx->nr_slots) {
+			info->uncovered_pages = info->hole_pages;
+			info->covered_pages = 0;
+			info->nr_slots = 0;
+			k = 0;
+		}
 		if (k != -ENOSPC)
 			return k;
 		ret = reserve(ctx, info->nr_runs);
@@ -248,7 +344,7 @@ static int map_groups(struct pcihole_ctx *ctx, int fd)
 			return -ENOMEM;
 		total += ctx->groups[i].size;
 	}
-	ret = pcihole_allones_map(fd, chunk, total, (void **)&ctx->map);
+	ret = ph_allones_map_checked(fd, chunk, total, (void **)&ctx->map);
 	if (ret)
 		return ret;
 	ctx->map_size = total;
@@ -300,6 +396,15 @@ static void undo_create(struct pcihole_ctx *ctx, const struct pcihole_run *runs,
 		slot_set(ctx, &runs[n], slots[n], false, true);
 }
 
+/* KVM_CHECK_EXTENSION on the vm fd: > 0 yes, 0 no, < 0 the kernel would not say. */
+static long vm_ext(int vm_fd, long cap)
+{
+	if (vm_fd < 0)
+		return -1;
+	/* A query, not a change: outside the fault-injection seam. */
+	return ioctl(vm_fd, KVM_CHECK_EXTENSION, (void *)cap);
+}
+
 static int choose_mode(struct pcihole_ctx *ctx, int vm_fd, uint32_t want,
 		       const struct pcihole_caps *given)
 {
@@ -309,28 +414,37 @@ static int choose_mode(struct pcihole_ctx *ctx, int vm_fd, uint32_t want,
 		ctx->caps = *given;
 	} else if (want != PCIHOLE_MODE_MMIO) {
 		ret = pcihole_probe(-1, false, &ctx->caps);
-		if (!ret) {
-			/*
-			 * The system fd speaks for default VMs; this VM may be of
-			 * a type that refuses read-only slots (protected state).
-			 * A kernel too old to answer on a vm fd says nothing.
-			 */
-			if (!ph_ioctl(vm_fd, KVM_CHECK_EXTENSION, (void *)(long)KVM_CAP_READONLY_MEM))
-				ctx->caps.readonly_mem = 0;
-			if (ctx->caps.pci_hole_works &&
-			    !ph_ioctl(vm_fd, KVM_CHECK_EXTENSION, (void *)(long)KVM_CAP_PCI_HOLE_MEM))
-				ctx->caps.pci_hole_works = 0;
-		} else {
+		if (ret) {
 			/* No /dev/kvm to probe with: ask the VM itself (no functional probe). */
-			long ro = ph_ioctl(vm_fd, KVM_CHECK_EXTENSION, (void *)(long)KVM_CAP_READONLY_MEM);
-			long ns = ph_ioctl(vm_fd, KVM_CHECK_EXTENSION, (void *)(long)KVM_CAP_NR_MEMSLOTS);
+			long ro = vm_ext(vm_fd, KVM_CAP_READONLY_MEM);
+			long ns = vm_ext(vm_fd, KVM_CAP_NR_MEMSLOTS);
+			long m2 = vm_ext(vm_fd, KVM_CAP_USER_MEMORY2);
 
 			ph_log(ctx, PCIHOLE_LOG_INFO, "probe failed (%s), using the vm fd's capabilities",
 			       strerror(-ret));
 			memset(&ctx->caps, 0, sizeof(ctx->caps));
 			ctx->caps.readonly_mem = ro > 0;
 			ctx->caps.nr_memslots = ns > 0 ? (uint32_t)ns : 0;
+			ctx->caps.user_memory2 = m2 > 0;
 		}
+	}
+	/*
+	 * The system fd (or the caller) speaks for default VMs; this VM may be of
+	 * a type that refuses read-only slots (protected state).  That veto holds
+	 * for caller-supplied caps too.  A kernel too old to answer on a vm fd
+	 * says nothing.
+	 */
+	if (!vm_ext(vm_fd, KVM_CAP_READONLY_MEM))
+		ctx->caps.readonly_mem = 0;
+	if (ctx->caps.pci_hole_works) {
+		uint32_t flag = ctx->caps.pci_hole_flag ? ctx->caps.pci_hole_flag :
+				PCIHOLE_KVM_MEM_PCI_HOLE;
+		long cap = flag == PCIHOLE_KVM_MEM_PCI_HOLE_612 ?
+			   PCIHOLE_KVM_CAP_PCI_HOLE_MEM_612 : PCIHOLE_KVM_CAP_PCI_HOLE_MEM;
+
+		if (!vm_ext(vm_fd, cap))
+			ctx->caps.pci_hole_works = 0;
+		ctx->caps.pci_hole_flag = flag;
 	}
 	switch (want) {
 	case PCIHOLE_MODE_AUTO:
@@ -375,6 +489,55 @@ static void ctx_free(struct pcihole_ctx *ctx)
 	free(ctx);
 }
 
+static bool config_ok(int vm_fd, const struct pcihole_ctx_config *cfg)
+{
+	size_t i;
+
+	if (cfg->reserved0 || (cfg->flags & ~(PCIHOLE_CTX_PREFAULT | PCIHOLE_CTX_REGION2)) ||
+	    cfg->mode > PCIHOLE_MODE_MMIO || (vm_fd < 0 && !cfg->apply))
+		return false;
+	if (cfg->page_size && (cfg->page_size < PCIHOLE_PAGE_SIZE ||
+			       (cfg->page_size & (cfg->page_size - 1))))
+		return false;
+	for (i = 0; i < sizeof(cfg->reserved) / sizeof(cfg->reserved[0]); i++)
+		if (cfg->reserved[i])
+			return false;
+	return true;
+}
+
+/* Slot ids, address space and REGION2 against what KVM offers. */
+static int check_slots(struct pcihole_ctx *ctx, const struct pcihole_ctx_config *cfg)
+{
+	uint64_t end = (uint64_t)cfg->slot_base + cfg->nr_slots;
+
+	if (ctx->apply) {
+		/* Handles, not ids: the VMM's allocator knows its own limits. */
+		if (cfg->nr_slots > PH_SLOT_ID_LIMIT)
+			return -EINVAL;
+		return 0;
+	}
+	if (end > PH_SLOT_ID_LIMIT ||
+	    (ctx->caps.nr_memslots && end > ctx->caps.nr_memslots)) {
+		ph_log(ctx, PCIHOLE_LOG_ERR, "slots %u..%llu beyond the %u KVM offers",
+		       cfg->slot_base, (unsigned long long)end, ctx->caps.nr_memslots);
+		return -EINVAL;
+	}
+	if ((cfg->flags & PCIHOLE_CTX_REGION2) && vm_ext(ctx->vm_fd, KVM_CAP_USER_MEMORY2) <= 0) {
+		ph_log(ctx, PCIHOLE_LOG_ERR, "REGION2: no KVM_CAP_USER_MEMORY2");
+		return -EOPNOTSUPP;
+	}
+	if (cfg->as_id) {
+		long n = vm_ext(ctx->vm_fd, KVM_CAP_MULTI_ADDRESS_SPACE);
+
+		if (n >= 0 && cfg->as_id >= (n ? n : 1)) {
+			ph_log(ctx, PCIHOLE_LOG_ERR, "address space %u: KVM has %ld",
+			       cfg->as_id, n ? n : 1);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 int pcihole_ctx_attach(int vm_fd, struct pcihole_layout *layout,
 		       const struct pcihole_ctx_config *cfg,
 		       struct pcihole_ctx **out)
@@ -383,35 +546,46 @@ int pcihole_ctx_attach(int vm_fd, struct pcihole_layout *layout,
 	size_t i;
 	int ret;
 
-	if (vm_fd < 0 || !layout || !cfg || !out || cfg->reserved0 ||
-	    (cfg->flags & ~PCIHOLE_CTX_PREFAULT) || cfg->mode > PCIHOLE_MODE_MMIO)
+	if (!layout || !cfg || !out || !config_ok(vm_fd, cfg))
 		return -EINVAL;
 	ctx = calloc(1, sizeof(*ctx));
 	if (!ctx)
 		return -ENOMEM;
 	pthread_mutex_init(&ctx->lock, NULL);
-	ctx->vm_fd = vm_fd;
-	ctx->layout = layout;
-	ctx->flags = cfg->flags;
+	ctx->vm_fd = -1;
 	ctx->log = cfg->log;
 	ctx->log_opaque = cfg->log_opaque;
-	ret = choose_mode(ctx, vm_fd, cfg->mode, cfg->caps);
-	if (ret)
-		goto err_free;
-	if (ctx->mode != PCIHOLE_MODE_MMIO) {
-		uint64_t end = (uint64_t)cfg->slot_base + cfg->nr_slots;
-
-		if (end > PH_SLOT_ID_LIMIT ||
-		    (ctx->caps.nr_memslots && end > ctx->caps.nr_memslots)) {
-			ph_log(ctx, PCIHOLE_LOG_ERR, "slots %u..%llu beyond the %u KVM offers",
-			       cfg->slot_base, (unsigned long long)end, ctx->caps.nr_memslots);
-			ret = -EINVAL;
-			goto err_free;
+	if (vm_fd >= 0) {
+		/* Our own reference: the VMM may close its fd, and a reused number is not ours. */
+		ctx->vm_fd = ph_fcntl(vm_fd, F_DUPFD_CLOEXEC, 0);
+		if (ctx->vm_fd < 0) {
+			ret = ph_neg_errno();
+			ctx_free(ctx);
+			return ret;
 		}
-		ctx->slot_base = cfg->slot_base;
+	}
+	ret = ph_layout_claim(layout, true);
+	if (ret) {
+		ph_log(ctx, PCIHOLE_LOG_ERR, "layout already has a context");
+		goto err_close;
+	}
+	ctx->layout = layout;
+	ctx->flags = cfg->flags;
+	ctx->apply = cfg->apply;
+	ctx->apply_opaque = cfg->apply_opaque;
+	ctx->as_id = cfg->as_id;
+	ctx->page_size = cfg->page_size ? cfg->page_size : (uint64_t)sysconf(_SC_PAGESIZE);
+	ret = choose_mode(ctx, ctx->vm_fd, cfg->mode, cfg->caps);
+	if (ret)
+		goto err_release;
+	if (ctx->mode != PCIHOLE_MODE_MMIO) {
+		ret = check_slots(ctx, cfg);
+		if (ret)
+			goto err_release;
+		ctx->slot_base = ctx->apply ? 0 : cfg->slot_base;
 		ctx->nr_slots = cfg->nr_slots;
 		ctx->kvm_flags = ctx->mode == PCIHOLE_MODE_READONLY ?
-				 KVM_MEM_READONLY : KVM_MEM_PCI_HOLE;
+				 KVM_MEM_READONLY : ctx->caps.pci_hole_flag;
 	}
 	if (ctx->mode == PCIHOLE_MODE_MMIO) {
 		/* No slots, no plan to keep: only the summary, for the log. */
@@ -422,11 +596,11 @@ int pcihole_ctx_attach(int vm_fd, struct pcihole_layout *layout,
 	ctx->slot_used = calloc(ctx->nr_slots ? ctx->nr_slots : 1, 1);
 	if (!ctx->slot_used || reserve(ctx, 1)) {
 		ret = -ENOMEM;
-		goto err_free;
+		goto err_release;
 	}
 	ret = plan_into(ctx, false, &ctx->info);
 	if (ret < 0)
-		goto err_free;
+		goto err_release;
 	ctx->nr = (size_t)ret;
 	if (ctx->mode == PCIHOLE_MODE_READONLY) {
 		ret = setup_backing(ctx, cfg);
@@ -452,19 +626,38 @@ done:
 err_unmap:
 	if (ctx->map)
 		munmap(ctx->map, ctx->map_size);
-err_free:
+err_release:
+	ph_layout_claim(layout, false);
+err_close:
+	if (ctx->vm_fd >= 0)
+		close(ctx->vm_fd);
 	ctx_free(ctx);
 	return ret;
 }
 
+void pcihole_ctx_destroy(struct pcihole_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	if (ctx->map)
+		munmap(ctx->map, ctx->map_size);
+	if (ctx->vm_fd >= 0)
+		close(ctx->vm_fd);
+	ph_layout_claim(ctx->layout, false);
+	ctx_free(ctx);
+}
+
 int pcihole_ctx_detach(struct pcihole_ctx *ctx)
 {
+	pcihole_log_fn log;
+	struct ph_logq q;
+	void *opaque;
 	size_t i;
 	int ret;
 
 	if (!ctx)
 		return -EINVAL;
-	pthread_mutex_lock(&ctx->lock);
+	ctx_lock(ctx);
 	for (i = 0; i < ctx->nr; i++) {
 		ret = slot_set(ctx, &ctx->runs[i], ctx->slot[i], false, false);
 		if (ret)
@@ -474,19 +667,27 @@ int pcihole_ctx_detach(struct pcihole_ctx *ctx)
 		ret = pcihole_allones_unmap(ctx->map, ctx->map_size);
 		if (ret)
 			goto undo;
+		ctx->map = NULL;
 	}
+	/* The queue outlives the context. */
+	q = ctx->logq;
+	log = ctx->log;
+	opaque = ctx->log_opaque;
+	ctx->locked = false;
 	pthread_mutex_unlock(&ctx->lock);
-	ctx_free(ctx);
+	pcihole_ctx_destroy(ctx);
+	if (log)
+		deliver(log, opaque, &q);
 	return 0;
 undo:
 	while (i--)
 		slot_set(ctx, &ctx->runs[i], ctx->slot[i], true, true);
-	pthread_mutex_unlock(&ctx->lock);
+	ctx_unlock(ctx);
 	return ret;
 }
 
 /* Apply the diff from the live plan to ctx->new_runs[0, k); all-or-nothing. */
-static int apply(struct pcihole_ctx *ctx, size_t k)
+static int apply_diff(struct pcihole_ctx *ctx, size_t k)
 {
 	size_t nd, na, i, j, o;
 	int ret;
@@ -515,13 +716,11 @@ static int apply(struct pcihole_ctx *ctx, size_t k)
 		}
 	}
 	/* Kept runs keep their slots: walk both plans in gpa order. */
-	for (i = 0, o = 0; i < k; i++) {
-		bool added = false;
-
-		for (j = 0; j < na && !added; j++)
-			added = ctx->add[j] == i;
-		if (added)
+	for (i = 0, o = 0, j = 0; i < k; i++) {
+		if (j < na && ctx->add[j] == i) {
+			j++;
 			continue;
+		}
 		while (ctx->runs[o].gpa != ctx->new_runs[i].gpa ||
 		       ctx->runs[o].size != ctx->new_runs[i].size)
 			o++;
@@ -546,42 +745,203 @@ undo_del:
 	return ret;
 }
 
+/* Re-plan the whole layout and apply the diff. */
+static int replan(struct pcihole_ctx *ctx)
+{
+	struct pcihole_plan_info info;
+	int k, ret;
+
+	k = plan_into(ctx, true, &info);
+	if (k < 0)
+		return k;
+	ret = apply_diff(ctx, (size_t)k);
+	if (ret)
+		return ret;
+	ctx->info = info;
+	ctx->nr_replans++;
+	return 0;
+}
+
+/* Index of the first run ending after page @pfn (ctx->nr if none). */
+static size_t run_after(const struct pcihole_ctx *ctx, uint64_t pfn)
+{
+	size_t lo = 0, hi = ctx->nr;
+	uint64_t gpa = pfn << PCIHOLE_PAGE_SHIFT;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct pcihole_run *r = &ctx->runs[mid];
+
+		/* Last bytes, not ends: a run may end exactly at 2^64. */
+		if (r->gpa + (r->size - 1) < gpa)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void set_run(struct pcihole_run *r, uint64_t first_pfn, uint64_t end_pfn)
+{
+	r->gpa = first_pfn << PCIHOLE_PAGE_SHIFT;
+	r->size = (end_pfn - first_pfn) << PCIHOLE_PAGE_SHIFT;
+	/* Windows are 1 MiB aligned, so function 0 is every pfn divisible by 8. */
+	r->fn0_pages = (uint32_t)(((end_pfn + 7) >> 3) - ((first_pfn + 7) >> 3));
+	r->reserved = 0;
+}
+
+/*
+ * Replace runs [@at, @at + @nd) by the @na runs @add (all inside the span of
+ * the old ones or the page between them): delete first, then create; undo on
+ * failure.  Keeps every other run's slot.
+ */
+static int replace(struct pcihole_ctx *ctx, size_t at, size_t nd,
+		   const struct pcihole_run *add, size_t na)
+{
+	uint32_t slots[2];
+	size_t i, j;
+	int ret;
+
+	for (i = 0; i < nd; i++) {
+		ret = slot_set(ctx, &ctx->runs[at + i], ctx->slot[at + i], false, false);
+		if (ret)
+			goto undo_del;
+	}
+	for (i = 0; i < nd; i++)
+		slot_free(ctx, ctx->slot[at + i]);
+	for (j = 0; j < na; j++) {
+		slots[j] = slot_alloc(ctx);
+		ret = slot_set(ctx, &add[j], slots[j], true, false);
+		if (ret) {
+			slot_free(ctx, slots[j]);
+			goto undo_add;
+		}
+	}
+	memmove(&ctx->runs[at + na], &ctx->runs[at + nd],
+		(ctx->nr - at - nd) * sizeof(*ctx->runs));
+	memmove(&ctx->slot[at + na], &ctx->slot[at + nd],
+		(ctx->nr - at - nd) * sizeof(*ctx->slot));
+	memcpy(&ctx->runs[at], add, na * sizeof(*add));
+	memcpy(&ctx->slot[at], slots, na * sizeof(*slots));
+	ctx->nr = ctx->nr - nd + na;
+	return 0;
+undo_add:
+	while (j--) {
+		slot_set(ctx, &add[j], slots[j], false, true);
+		slot_free(ctx, slots[j]);
+	}
+	for (i = 0; i < nd; i++)
+		slot_take(ctx, ctx->slot[at + i]);
+	i = nd;
+undo_del:
+	while (i--)
+		slot_set(ctx, &ctx->runs[at + i], ctx->slot[at + i], true, true);
+	return ret;
+}
+
+/*
+ * The local update after page @pfn changed: 1 if applied, 0 if the change
+ * needs a whole re-plan (the budget would bind), -errno if a slot change
+ * failed (undone).
+ */
+static int local_update(struct pcihole_ctx *ctx, uint64_t pfn, bool present)
+{
+	struct pcihole_run add[2];
+	size_t at = run_after(ctx, pfn), nd = 0, na = 0;
+	int ret;
+
+	if (present) {
+		/* The page was a hole, so a run of the full plan holds it: split it. */
+		const struct pcihole_run *r = &ctx->runs[at];
+		uint64_t first, end;
+
+		if (at == ctx->nr || r->gpa > pfn << PCIHOLE_PAGE_SHIFT)
+			return 0;	/* not covered: cannot happen with a full plan */
+		first = r->gpa >> PCIHOLE_PAGE_SHIFT;
+		end = first + (r->size >> PCIHOLE_PAGE_SHIFT);
+		nd = 1;
+		if (first < pfn)
+			set_run(&add[na++], first, pfn);
+		if (pfn + 1 < end)
+			set_run(&add[na++], pfn + 1, end);
+		if (ctx->nr + na - nd > ctx->nr_slots)
+			return 0;
+	} else {
+		/* Merge the page with the runs ending just before and starting just after it. */
+		uint64_t first = pfn, end = pfn + 1;
+		size_t from = at;
+
+		if (at > 0 && (ctx->runs[at - 1].gpa >> PCIHOLE_PAGE_SHIFT) +
+			      (ctx->runs[at - 1].size >> PCIHOLE_PAGE_SHIFT) == pfn) {
+			from = at - 1;
+			first = ctx->runs[from].gpa >> PCIHOLE_PAGE_SHIFT;
+			nd++;
+		}
+		if (at < ctx->nr && ctx->runs[at].gpa >> PCIHOLE_PAGE_SHIFT == pfn + 1) {
+			end = (ctx->runs[at].gpa >> PCIHOLE_PAGE_SHIFT) +
+			      (ctx->runs[at].size >> PCIHOLE_PAGE_SHIFT);
+			nd++;
+		}
+		at = from;
+		set_run(&add[na++], first, end);
+		if (ctx->nr + na - nd > ctx->nr_slots)
+			return 0;
+	}
+	ret = reserve(ctx, ctx->nr + na - nd);
+	if (!ret)
+		ret = replace(ctx, at, nd, add, na);
+	if (ret)
+		return ret;
+	ctx->info.hole_pages += present ? (uint64_t)-1 : 1;
+	ctx->info.covered_pages = ctx->info.hole_pages;
+	ctx->info.nr_runs = (uint32_t)ctx->nr;
+	ctx->info.nr_slots = (uint32_t)ctx->nr;
+	return 1;
+}
+
 int pcihole_ctx_set_present(struct pcihole_ctx *ctx,
 			    const struct pcihole_bdf *bdf, bool present)
 {
-	struct pcihole_plan_info info;
-	int ret, k;
+	uint32_t before;
+	uint64_t pfn;
+	int ret;
 
 	if (!ctx || !bdf)
 		return -EINVAL;
-	pthread_mutex_lock(&ctx->lock);
+	ctx_lock(ctx);
 	/*
 	 * The bit goes first.  Added: reads of the function may still hit the
 	 * old slot for a moment and see all-ones, as if the device were not yet
 	 * there.  Removed: accesses exit and the mmio path calls them holes.
 	 */
-	ret = pcihole_layout_set_present(ctx->layout, bdf, present);
+	ret = ph_layout_set_bit(ctx->layout, bdf, present, &pfn);
 	/* mmio mode: the bit is all there is (stats plan on demand). */
-	if (ret <= 0 || ctx->mode == PCIHOLE_MODE_MMIO)
+	if (ret <= 0 || ctx->mode == PCIHOLE_MODE_MMIO) {
+		if (ret > 0)
+			ctx->nr_hotplugs++;
 		goto out;
-	k = plan_into(ctx, true, &info);
-	if (k < 0) {
-		ret = k;
-		goto revert;
 	}
-	ret = apply(ctx, (size_t)k);
+	before = (uint32_t)ctx->nr;
+	ret = 0;
+	/* Local only while the plan is every maximal run, unclipped. */
+	if (!ctx->info.uncovered_pages && ctx->page_size <= PCIHOLE_PAGE_SIZE)
+		ret = local_update(ctx, pfn, present);
+	if (!ret)
+		ret = replan(ctx);
+	else if (ret > 0)
+		ret = 0;
 	if (ret)
 		goto revert;
-	ph_log(ctx, PCIHOLE_LOG_DEBUG, "%04x:%02x:%02x.%u %s: %u -> %d slots, %u runs",
+	ctx->nr_hotplugs++;
+	ph_log(ctx, PCIHOLE_LOG_DEBUG, "%04x:%02x:%02x.%u %s: %u -> %zu slots, %u runs",
 	       bdf->segment, bdf->bus, bdf->dev, bdf->fn, present ? "present" : "absent",
-	       ctx->info.nr_slots, k, info.nr_runs);
-	ctx->info = info;
+	       before, ctx->nr, ctx->info.nr_runs);
 	ret = 1;
 	goto out;
 revert:
-	pcihole_layout_set_present(ctx->layout, bdf, !present);
+	ph_layout_set_bit(ctx->layout, bdf, !present, NULL);
 out:
-	pthread_mutex_unlock(&ctx->lock);
+	ctx_unlock(ctx);
 	return ret;
 }
 
@@ -599,7 +959,7 @@ int pcihole_ctx_regions(const struct pcihole_ctx *cctx,
 
 	if (!ctx || (cap && !regions))
 		return -EINVAL;
-	pthread_mutex_lock(&ctx->lock);
+	ctx_lock(ctx);
 	ret = (int)ctx->nr;
 	if (cap < ctx->nr) {
 		if (cap || regions)
@@ -607,13 +967,13 @@ int pcihole_ctx_regions(const struct pcihole_ctx *cctx,
 		goto out;
 	}
 	for (i = 0; i < ctx->nr; i++) {
-		struct kvm_userspace_memory_region r;
+		struct pcihole_region2 r;
 
 		region_of(ctx, &ctx->runs[i], ctx->slot[i], ctx->runs[i].size, &r);
-		memcpy(&regions[i], &r, sizeof(r));
+		memcpy(&regions[i], &r, sizeof(regions[i]));
 	}
 out:
-	pthread_mutex_unlock(&ctx->lock);
+	ctx_unlock(ctx);
 	return ret;
 }
 
@@ -624,7 +984,7 @@ int pcihole_ctx_stats(const struct pcihole_ctx *cctx,
 
 	if (!ctx || !st)
 		return -EINVAL;
-	pthread_mutex_lock(&ctx->lock);
+	ctx_lock(ctx);
 	memset(st, 0, sizeof(*st));
 	st->mode = ctx->mode;
 	st->backing = ctx->backing;
@@ -645,7 +1005,9 @@ int pcihole_ctx_stats(const struct pcihole_ctx *cctx,
 		st->nr_mappings = ctx->map_size / ctx->chunk;
 		st->mapped_bytes = ctx->map_size;
 	}
-	pthread_mutex_unlock(&ctx->lock);
+	st->nr_hotplugs = ctx->nr_hotplugs;
+	st->nr_replans = ctx->nr_replans;
+	ctx_unlock(ctx);
 	return 0;
 }
 
@@ -661,7 +1023,7 @@ int64_t pcihole_ctx_prefault(struct pcihole_ctx *ctx, int vcpu_fd)
 		return 0;
 	if (!ctx->caps.pre_fault_memory)
 		return -EOPNOTSUPP;
-	pthread_mutex_lock(&ctx->lock);
+	ctx_lock(ctx);
 	for (i = 0; i < ctx->nr; i++) {
 		int ret = ph_prefault_range(vcpu_fd, ctx->runs[i].gpa, ctx->runs[i].size);
 
@@ -674,6 +1036,6 @@ int64_t pcihole_ctx_prefault(struct pcihole_ctx *ctx, int vcpu_fd)
 		done += (int64_t)ctx->runs[i].size;
 	}
 out:
-	pthread_mutex_unlock(&ctx->lock);
+	ctx_unlock(ctx);
 	return done;
 }

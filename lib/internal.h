@@ -6,6 +6,7 @@
 #ifndef PH_INTERNAL_H
 #define PH_INTERNAL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
 
@@ -27,9 +28,21 @@ struct pcihole_layout {
 	size_t nr;
 	struct ph_seg *segs;		/* creation order */
 	uint32_t *by_gpa;		/* indexes into segs, ascending base */
-	uint64_t nr_present;
+	uint64_t nr_present;		/* __atomic: read from any thread */
 	unsigned int phys_bits;
+	int attached;			/* __atomic: a context owns the presence bits */
 };
+
+/*
+ * The presence change itself, for pcihole_layout_set_present() and the
+ * context that owns an attached layout.  Same returns, no -EBUSY.  On
+ * success *@pfn is the page's global frame number.
+ */
+int ph_layout_set_bit(struct pcihole_layout *l, const struct pcihole_bdf *bdf,
+		      bool present, uint64_t *pfn);
+
+/* Claim (@on) or release the layout for a context; -EBUSY if already claimed. */
+int ph_layout_claim(struct pcihole_layout *l, bool on);
 
 /* The segment whose window holds @gpa, or NULL.  O(log nr). */
 const struct ph_seg *ph_seg_by_gpa(const struct pcihole_layout *l,

@@ -3,6 +3,7 @@
 #ifndef PH_KVM_H
 #define PH_KVM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "pcihole.h"
@@ -18,5 +19,14 @@
  */
 #define PH_PROBE_GPA 0x10000u
 int ph_probe_slot(int kvm_fd, uint32_t flags, uint64_t uaddr);
+
+
+/*
+ * Create, change or (@size 0) delete slot @slot of @vm_fd through
+ * KVM_SET_USER_MEMORY_REGION2 (@region2) or the v1 ioctl.  Goes through the
+ * fault-injection seam.  Returns 0 or -errno.
+ */
+int ph_set_region(int vm_fd, bool region2, uint32_t slot, uint32_t flags,
+		  uint64_t gpa, uint64_t size, uint64_t uaddr);
 
 #endif

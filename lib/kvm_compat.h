@@ -30,6 +30,23 @@ _Static_assert(KVM_MEM_PCI_HOLE == PCIHOLE_KVM_MEM_PCI_HOLE,
 _Static_assert(KVM_CAP_PCI_HOLE_MEM == PCIHOLE_KVM_CAP_PCI_HOLE_MEM,
 	       "<linux/kvm.h> and pcihole.h disagree on KVM_CAP_PCI_HOLE_MEM");
 
+#ifndef KVM_SET_USER_MEMORY_REGION2
+/* Linux >= 6.8; the struct arrived with the ioctl, so both are guarded together. */
+#define KVM_CAP_USER_MEMORY2 231
+struct kvm_userspace_memory_region2 {
+	__u32 slot;
+	__u32 flags;
+	__u64 guest_phys_addr;
+	__u64 memory_size;
+	__u64 userspace_addr;
+	__u64 guest_memfd_offset;
+	__u32 guest_memfd;
+	__u32 pad1;
+	__u64 pad2[14];
+};
+#define KVM_SET_USER_MEMORY_REGION2 _IOW(KVMIO, 0x49, struct kvm_userspace_memory_region2)
+#endif
+
 #ifndef KVM_CAP_PRE_FAULT_MEMORY
 #define KVM_CAP_PRE_FAULT_MEMORY 236
 /* Linux >= 6.10; the struct arrived with the ioctl, so both are guarded together. */
@@ -45,6 +62,12 @@ struct kvm_pre_fault_memory {
 #define KVM_PRE_FAULT_MEMORY _IOWR(KVMIO, 0xd5, struct kvm_pre_fault_memory)
 #endif
 
+_Static_assert(sizeof(struct pcihole_region2) ==
+	       sizeof(struct kvm_userspace_memory_region2),
+	       "struct pcihole_region2 must mirror kvm_userspace_memory_region2");
+_Static_assert(__builtin_offsetof(struct pcihole_region2, guest_memfd) ==
+	       __builtin_offsetof(struct kvm_userspace_memory_region2, guest_memfd),
+	       "struct pcihole_region2 must mirror kvm_userspace_memory_region2");
 _Static_assert(sizeof(struct pcihole_region) ==
 	       sizeof(struct kvm_userspace_memory_region),
 	       "struct pcihole_region must mirror kvm_userspace_memory_region");

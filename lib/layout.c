@@ -140,8 +140,8 @@ static int locate(const struct pcihole_layout *l, const struct pcihole_bdf *bdf,
 	return 0;
 }
 
-int pcihole_layout_set_present(struct pcihole_layout *l,
-			       const struct pcihole_bdf *bdf, bool present)
+int ph_layout_set_bit(struct pcihole_layout *l, const struct pcihole_bdf *bdf,
+		      bool present, uint64_t *pfn)
 {
 	const struct ph_seg *s;
 	uint64_t mask, old;
@@ -151,6 +151,8 @@ int pcihole_layout_set_present(struct pcihole_layout *l,
 	ret = locate(l, bdf, &s, &idx);
 	if (ret)
 		return ret;
+	if (pfn)
+		*pfn = s->first_pfn + idx;
 	mask = 1ULL << (idx % 64);
 	/* Release: a vCPU that sees the bit also sees what the VMM set up before. */
 	if (present)
@@ -159,8 +161,26 @@ int pcihole_layout_set_present(struct pcihole_layout *l,
 		old = __atomic_fetch_and(&s->present[idx / 64], ~mask, __ATOMIC_RELEASE);
 	if (!!(old & mask) == present)
 		return 0;
-	l->nr_present += present ? 1 : (uint64_t)-1;
+	__atomic_add_fetch(&l->nr_present, present ? 1 : (uint64_t)-1, __ATOMIC_RELAXED);
 	return 1;
+}
+
+int pcihole_layout_set_present(struct pcihole_layout *l,
+			       const struct pcihole_bdf *bdf, bool present)
+{
+	if (l && __atomic_load_n(&l->attached, __ATOMIC_ACQUIRE))
+		return -EBUSY;
+	return ph_layout_set_bit(l, bdf, present, NULL);
+}
+
+int ph_layout_claim(struct pcihole_layout *l, bool on)
+{
+	int expect = !on;
+
+	if (__atomic_compare_exchange_n(&l->attached, &expect, on, false,
+					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return 0;
+	return -EBUSY;
 }
 
 int pcihole_layout_is_present(const struct pcihole_layout *l,
@@ -178,7 +198,7 @@ int pcihole_layout_is_present(const struct pcihole_layout *l,
 
 size_t pcihole_layout_nr_present(const struct pcihole_layout *l)
 {
-	return l ? (size_t)l->nr_present : 0;
+	return l ? (size_t)__atomic_load_n(&l->nr_present, __ATOMIC_RELAXED) : 0;
 }
 
 int pcihole_layout_bdf_to_gpa(const struct pcihole_layout *l,
@@ -219,35 +239,59 @@ int pcihole_layout_gpa_to_bdf(const struct pcihole_layout *l, uint64_t gpa,
 	return 0;
 }
 
-/* True if the page holding @gpa lies in a window and is not present. */
-static bool page_is_hole(const struct pcihole_layout *l, uint64_t gpa)
+/* What one page is: 0 no window, 1 hole, 2 present. */
+static uint32_t page_kind(const struct pcihole_layout *l, uint64_t gpa)
 {
 	const struct ph_seg *s = ph_seg_by_gpa(l, gpa);
 	uint64_t idx;
 
 	if (!s)
-		return false;
+		return PCIHOLE_ACCESS_NONE;
 	idx = (gpa - s->s.base) >> PCIHOLE_PAGE_SHIFT;
-	return !((ph_load_word(&s->present[idx / 64]) >> (idx % 64)) & 1);
+	return (ph_load_word(&s->present[idx / 64]) >> (idx % 64)) & 1 ?
+	       PCIHOLE_ACCESS_FUNCTION : PCIHOLE_ACCESS_HOLE;
+}
+
+int pcihole_classify(const struct pcihole_layout *l, uint64_t gpa,
+		     void *data, uint32_t len, bool is_write,
+		     struct pcihole_access *acc)
+{
+	uint32_t kind, k2;
+	uint64_t last;
+	bool wraps;
+
+	if (!l || !len || len > 8 || (!data && !is_write))
+		return -EINVAL;
+	/* Bytes past 2^64 lie in no window. */
+	wraps = gpa > UINT64_MAX - (len - 1);
+	last = wraps ? UINT64_MAX : gpa + len - 1;
+	kind = page_kind(l, gpa);
+	/* Straddling two pages: present wins, then no window, then hole. */
+	if (kind != PCIHOLE_ACCESS_FUNCTION &&
+	    (wraps || (last >> PCIHOLE_PAGE_SHIFT) != (gpa >> PCIHOLE_PAGE_SHIFT))) {
+		k2 = page_kind(l, last);
+		if (wraps && k2 != PCIHOLE_ACCESS_FUNCTION)
+			k2 = PCIHOLE_ACCESS_NONE;
+		if (k2 == PCIHOLE_ACCESS_FUNCTION || kind == PCIHOLE_ACCESS_HOLE)
+			kind = k2;
+	}
+	if (kind == PCIHOLE_ACCESS_HOLE && !is_write)
+		memset(data, 0xff, len);
+	if (acc) {
+		memset(acc, 0, sizeof(*acc));
+		acc->kind = kind;
+		if (pcihole_layout_gpa_to_bdf(l, gpa, &acc->bdf, &acc->offset) &&
+		    kind != PCIHOLE_ACCESS_NONE)
+			/* First byte in no window, last in a present page. */
+			pcihole_layout_gpa_to_bdf(l, last, &acc->bdf, &acc->offset);
+	}
+	return (int)kind;
 }
 
 int pcihole_mmio_access(const struct pcihole_layout *l, uint64_t gpa,
 			void *data, uint32_t len, bool is_write)
 {
-	uint64_t last;
+	int ret = pcihole_classify(l, gpa, data, len, is_write, NULL);
 
-	if (!l || !len || len > 8 || (!data && !is_write))
-		return -EINVAL;
-	if (gpa > UINT64_MAX - (len - 1))
-		return 0;
-	last = gpa + len - 1;
-	if (!page_is_hole(l, gpa))
-		return 0;
-	/* An access that straddles two pages is a hole only if both are. */
-	if ((last >> PCIHOLE_PAGE_SHIFT) != (gpa >> PCIHOLE_PAGE_SHIFT) &&
-	    !page_is_hole(l, last))
-		return 0;
-	if (!is_write)
-		memset(data, 0xff, len);
-	return 1;
+	return ret < 0 ? ret : ret == PCIHOLE_ACCESS_HOLE;
 }

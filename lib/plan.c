@@ -121,28 +121,63 @@ static int cmp_gpa(const void *a, const void *b)
 	return x->gpa < y->gpa ? -1 : x->gpa > y->gpa;
 }
 
-int pcihole_plan(const struct pcihole_layout *l, uint32_t budget,
-		 struct pcihole_run *runs, size_t cap,
-		 struct pcihole_plan_info *info)
+/*
+ * Shrink each run to the whole host pages of @page_size inside it; drop the
+ * runs that keep none.  Returns the new count; *@lost gets the hole pages
+ * cut off.  128-bit ends, because a run may end exactly at 2^64.
+ */
+static size_t clip(struct pcihole_run *runs, size_t n, uint64_t page_size,
+		   uint64_t *lost)
+{
+	const unsigned __int128 mask = page_size - 1;
+	size_t i, k = 0;
+
+	*lost = 0;
+	for (i = 0; i < n; i++) {
+		unsigned __int128 a = runs[i].gpa;
+		unsigned __int128 e = a + runs[i].size;
+
+		a = (a + mask) & ~mask;
+		e &= ~mask;
+		if (e <= a) {
+			*lost += pages_of(&runs[i]);
+			continue;
+		}
+		*lost += pages_of(&runs[i]) - (uint64_t)((e - a) >> PCIHOLE_PAGE_SHIFT);
+		runs[k].gpa = (uint64_t)a;
+		runs[k].size = (uint64_t)(e - a);
+		runs[k].fn0_pages = (uint32_t)fn0_in((uint64_t)(a >> PCIHOLE_PAGE_SHIFT),
+						     (uint64_t)(e >> PCIHOLE_PAGE_SHIFT));
+		runs[k].reserved = 0;
+		k++;
+	}
+	return k;
+}
+
+static int plan(const struct pcihole_layout *l, uint32_t budget, uint64_t page_size,
+		struct pcihole_run *runs, size_t cap, struct pcihole_plan_info *info)
 {
 	struct walk w = { .runs = runs, .cap = runs ? cap : 0 };
 	struct pcihole_plan_info i = { 0 };
 	size_t n, k;
 
-	if (!l)
-		return -EINVAL;
 	walk_layout(l, &w);
 	n = w.n;
-	k = n < budget ? n : budget;
 	i.nr_runs = (uint32_t)n;
 	i.hole_pages = w.holes;
 	if (n > w.cap) {
 		/* Nothing usable was written; report what the full plan would be. */
-		i.nr_slots = (uint32_t)k;
+		i.nr_slots = (uint32_t)(n < budget ? n : budget);
 		if (info)
 			*info = i;
 		return -ENOSPC;
 	}
+	if (page_size > PCIHOLE_PAGE_SIZE) {
+		n = clip(runs, n, page_size, &i.clipped_pages);
+		i.nr_runs = (uint32_t)n;
+		i.uncovered_pages = i.clipped_pages;
+	}
+	k = n < budget ? n : budget;
 	if (k < n) {
 		size_t j;
 
@@ -158,6 +193,33 @@ int pcihole_plan(const struct pcihole_layout *l, uint32_t budget,
 	if (info)
 		*info = i;
 	return (int)k;
+}
+
+int pcihole_plan(const struct pcihole_layout *l, uint32_t budget,
+		 struct pcihole_run *runs, size_t cap,
+		 struct pcihole_plan_info *info)
+{
+	if (!l)
+		return -EINVAL;
+	return plan(l, budget, PCIHOLE_PAGE_SIZE, runs, cap, info);
+}
+
+int pcihole_plan2(const struct pcihole_layout *l,
+		  const struct pcihole_plan_opts *opts,
+		  struct pcihole_run *runs, size_t cap,
+		  struct pcihole_plan_info *info)
+{
+	static const struct pcihole_plan_opts defaults;
+	const struct pcihole_plan_opts *o = opts ? opts : &defaults;
+	uint64_t ps = o->page_size ? o->page_size : PCIHOLE_PAGE_SIZE;
+	size_t i;
+
+	if (!l || o->reserved0 || ps < PCIHOLE_PAGE_SIZE || (ps & (ps - 1)))
+		return -EINVAL;
+	for (i = 0; i < sizeof(o->reserved) / sizeof(o->reserved[0]); i++)
+		if (o->reserved[i])
+			return -EINVAL;
+	return plan(l, o->budget ? o->budget : PCIHOLE_NO_BUDGET, ps, runs, cap, info);
 }
 
 /*
@@ -214,7 +276,8 @@ int pcihole_run_to_region(const struct pcihole_run *run, uint32_t slot,
 {
 	if (!run || !region || !plan_ok(run, 1))
 		return -EINVAL;
-	if ((flags & PCIHOLE_KVM_MEM_PCI_HOLE) && userspace_addr)
+	if ((flags & (PCIHOLE_KVM_MEM_PCI_HOLE | PCIHOLE_KVM_MEM_PCI_HOLE_612)) &&
+	    userspace_addr)
 		return -EINVAL;
 	region->slot = slot;
 	region->flags = flags;

@@ -14,42 +14,17 @@
 
 #include "kvm.h"
 #include "kvm_compat.h"
+#include "probe_guest.h"
 #include "sys.h"
 
-#define PROBE_RAM 0x1000u
-
 /*
- * Real mode, CS = DS = 0 until the guest loads DS = PH_PROBE_GPA >> 4:
- *	mov ax, PH_PROBE_GPA >> 4
- *	mov ds, ax
- *	mov eax, [0]		; must read 0xffffffff without an exit
- *	mov [0], eax		; must exit as a KVM_EXIT_MMIO write
- *	hlt
+ * Run the probe guest; 1 if the slot behaved, 0 if not.  The first exit
+ * decides: it must be the guest's store of what it loaded, all-ones, to the
+ * probe page (see probe_guest.h).  A load that exited shows up as a read.
  */
-static const uint8_t probe_code[] = {
-	0xb8, (PH_PROBE_GPA >> 4) & 0xff, PH_PROBE_GPA >> 12,
-	0x8e, 0xd8,
-	0x66, 0xa1, 0x00, 0x00,
-	0x66, 0xa3, 0x00, 0x00,
-	0xf4,
-};
-
-static int set_slot(int vm_fd, uint32_t slot, uint32_t flags, uint64_t gpa,
-		    uint64_t size, uint64_t uaddr)
-{
-	struct kvm_userspace_memory_region r = {
-		.slot = slot, .flags = flags, .guest_phys_addr = gpa,
-		.memory_size = size, .userspace_addr = uaddr,
-	};
-
-	return ph_ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &r) ? ph_neg_errno() : 0;
-}
-
-/* Run the probe guest on @vcpu_fd; 1 if the slot behaved, 0 if not. */
 static int run_guest(int vcpu_fd, struct kvm_run *run)
 {
-	struct kvm_regs regs;
-	bool wrote = false;
+	static const uint8_t ones[4] = { 0xff, 0xff, 0xff, 0xff };
 	int i;
 
 	for (i = 0; i < 16; i++) {
@@ -58,51 +33,38 @@ static int run_guest(int vcpu_fd, struct kvm_run *run)
 				continue;
 			return ph_neg_errno();
 		}
-		switch (run->exit_reason) {
-		case KVM_EXIT_MMIO:
-			/* A read that exits means the slot is not a PCI hole. */
-			if (!run->mmio.is_write || run->mmio.phys_addr != PH_PROBE_GPA ||
-			    run->mmio.len != 4 || wrote)
-				return 0;
-			wrote = true;
-			break;
-		case KVM_EXIT_HLT:
-			if (!wrote)
-				return 0;
-			if (ph_ioctl(vcpu_fd, KVM_GET_REGS, &regs))
-				return ph_neg_errno();
-			return (uint32_t)regs.rax == 0xffffffffu;
-		default:
+		if (run->exit_reason != KVM_EXIT_MMIO)
 			return 0;
-		}
+		return run->mmio.is_write && run->mmio.phys_addr == PH_PROBE_GPA &&
+		       run->mmio.len == 4 && !memcmp(run->mmio.data, ones, 4);
 	}
 	return 0;
 }
 
+#if PH_PROBE_HAVE_GUEST
 int ph_probe_slot(int kvm_fd, uint32_t flags, uint64_t uaddr)
 {
-	struct kvm_sregs sregs;
-	struct kvm_regs regs;
 	struct kvm_run *run = MAP_FAILED;
 	int vm_fd, vcpu_fd = -1, ret;
 	long run_size = 0;
 	void *ram;
 
-	ram = ph_mmap(NULL, PROBE_RAM, PROT_READ | PROT_WRITE,
+	ram = ph_mmap(NULL, PH_PROBE_RAM, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (ram == MAP_FAILED)
 		return ph_neg_errno();
-	memcpy(ram, probe_code, sizeof(probe_code));
-	vm_fd = ph_ioctl(kvm_fd, KVM_CREATE_VM, 0);
+	memcpy(ram, ph_probe_code, ph_probe_code_len);
+	vm_fd = ph_ioctl(kvm_fd, KVM_CREATE_VM, (void *)ph_probe_vm_type(kvm_fd));
 	if (vm_fd < 0) {
 		ret = ph_neg_errno();
 		goto out;
 	}
-	ret = set_slot(vm_fd, 0, 0, 0, PROBE_RAM, (uintptr_t)ram);
+	ret = ph_set_region(vm_fd, false, 0, 0, 0, PH_PROBE_RAM, (uintptr_t)ram);
 	if (ret)
 		goto out;
 	/* A kernel without the flag refuses the slot: not an error, just "no". */
-	if (set_slot(vm_fd, 1, flags, PH_PROBE_GPA, PCIHOLE_PAGE_SIZE, uaddr)) {
+	if (ph_set_region(vm_fd, false, 1, flags, PH_PROBE_GPA, PCIHOLE_PAGE_SIZE,
+			  uaddr)) {
 		ret = 0;
 		goto out;
 	}
@@ -114,22 +76,13 @@ int ph_probe_slot(int kvm_fd, uint32_t flags, uint64_t uaddr)
 	}
 	run = ph_mmap(NULL, (size_t)run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
 		      vcpu_fd, 0);
-	if (run == MAP_FAILED || ph_ioctl(vcpu_fd, KVM_GET_SREGS, &sregs)) {
+	if (run == MAP_FAILED) {
 		ret = ph_neg_errno();
 		goto out;
 	}
-	sregs.cs.base = 0;
-	sregs.cs.selector = 0;
-	memset(&regs, 0, sizeof(regs));
-	regs.rip = 0;
-	regs.rflags = 2;
-	regs.rax = 0x12345678;
-	if (ph_ioctl(vcpu_fd, KVM_SET_SREGS, &sregs) ||
-	    ph_ioctl(vcpu_fd, KVM_SET_REGS, &regs)) {
-		ret = ph_neg_errno();
-		goto out;
-	}
-	ret = run_guest(vcpu_fd, run);
+	ret = ph_probe_vcpu_init(vm_fd, vcpu_fd);
+	if (!ret)
+		ret = run_guest(vcpu_fd, run);
 out:
 	if (run != MAP_FAILED)
 		munmap(run, (size_t)run_size);
@@ -137,9 +90,19 @@ out:
 		close(vcpu_fd);
 	if (vm_fd >= 0)
 		close(vm_fd);
-	munmap(ram, PROBE_RAM);
+	munmap(ram, PH_PROBE_RAM);
 	return ret;
 }
+#else
+int ph_probe_slot(int kvm_fd, uint32_t flags, uint64_t uaddr)
+{
+	(void)kvm_fd;
+	(void)flags;
+	(void)uaddr;
+	(void)run_guest;
+	return -EOPNOTSUPP;
+}
+#endif
 
 static int check_ext(int kvm_fd, long cap)
 {
@@ -148,8 +111,18 @@ static int check_ext(int kvm_fd, long cap)
 	return ret > 0 ? ret : 0;
 }
 
+/* The two numberings of the series, newest first (see pcihole.h). */
+static const struct {
+	uint32_t flag;
+	long cap;
+} pci_hole_abi[] = {
+	{ PCIHOLE_KVM_MEM_PCI_HOLE, PCIHOLE_KVM_CAP_PCI_HOLE_MEM },
+	{ PCIHOLE_KVM_MEM_PCI_HOLE_612, PCIHOLE_KVM_CAP_PCI_HOLE_MEM_612 },
+};
+
 static int probe(int kvm_fd, struct pcihole_caps *caps)
 {
+	size_t i;
 	int ret;
 
 	ret = ph_ioctl(kvm_fd, KVM_GET_API_VERSION, NULL);
@@ -161,12 +134,22 @@ static int probe(int kvm_fd, struct pcihole_caps *caps)
 	caps->readonly_mem = (uint32_t)check_ext(kvm_fd, KVM_CAP_READONLY_MEM);
 	caps->nr_memslots = (uint32_t)check_ext(kvm_fd, KVM_CAP_NR_MEMSLOTS);
 	caps->pre_fault_memory = (uint32_t)check_ext(kvm_fd, KVM_CAP_PRE_FAULT_MEMORY);
-	caps->pci_hole_cap = !!check_ext(kvm_fd, KVM_CAP_PCI_HOLE_MEM);
-	if (caps->pci_hole_cap) {
-		ret = ph_probe_slot(kvm_fd, KVM_MEM_PCI_HOLE, 0);
+	caps->user_memory2 = !!check_ext(kvm_fd, KVM_CAP_USER_MEMORY2);
+	caps->pci_hole_tested = PH_PROBE_HAVE_GUEST;
+	for (i = 0; i < sizeof(pci_hole_abi) / sizeof(pci_hole_abi[0]); i++) {
+		if (!check_ext(kvm_fd, pci_hole_abi[i].cap))
+			continue;
+		caps->pci_hole_cap = 1;
+		/* No probe guest for this architecture: the capability must do. */
+		ret = PH_PROBE_HAVE_GUEST ?
+		      ph_probe_slot(kvm_fd, pci_hole_abi[i].flag, 0) : 1;
 		if (ret < 0)
 			return ret;
-		caps->pci_hole_works = (uint32_t)ret;
+		if (ret) {
+			caps->pci_hole_works = 1;
+			caps->pci_hole_flag = pci_hole_abi[i].flag;
+			break;
+		}
 	}
 	return 0;
 }

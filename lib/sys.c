@@ -2,6 +2,8 @@
 /* The fault-injection countdown behind lib/sys.h; idle unless a test arms it. */
 #include "sys.h"
 
+#ifdef PH_TEST_SEAM
+
 int ph_sys_armed;
 
 static uint64_t target;		/* fail the call with this ordinal */
@@ -47,3 +49,4 @@ bool ph_sys_fired(void)
 {
 	return __atomic_load_n(&fired, __ATOMIC_RELAXED);
 }
+#endif /* PH_TEST_SEAM */

@@ -3,6 +3,9 @@
  * The library's only door to the system calls that change state (ioctl,
  * mmap, munmap, memfd_create, ftruncate, fcntl).  It exists so that tests can
  * make the Nth call fail and prove that every multi-step change undoes itself.
+ * Only the test build of the library (PH_TEST_SEAM, the pcihole_test archive
+ * the tests link) has the seam; the shipped libraries call the system
+ * directly and contain no ph_sys_* symbol.
  *
  * Normally the seam is one predictable branch on a process-wide counter that
  * is zero.  Only tests arm it (ph_sys_fail_nth()); it then counts the calls of
@@ -20,6 +23,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include <fcntl.h>
+
+#ifdef PH_TEST_SEAM
 
 enum ph_sys_call {
 	PH_SYS_IOCTL = 1u << 0,
@@ -95,6 +100,41 @@ static inline int ph_fcntl(int fd, int cmd, int arg)
 		return -1;
 	return fcntl(fd, cmd, arg);
 }
+
+#else /* !PH_TEST_SEAM: the shipped library calls the system directly */
+
+static inline int ph_ioctl(int fd, unsigned long req, void *arg)
+{
+	return ioctl(fd, req, arg);
+}
+
+static inline void *ph_mmap(void *addr, size_t len, int prot, int flags,
+			    int fd, off_t off)
+{
+	return mmap(addr, len, prot, flags, fd, off);
+}
+
+static inline int ph_munmap(void *addr, size_t len)
+{
+	return munmap(addr, len);
+}
+
+static inline int ph_memfd_create(const char *name, unsigned int flags)
+{
+	return memfd_create(name, flags);
+}
+
+static inline int ph_ftruncate(int fd, off_t len)
+{
+	return ftruncate(fd, len);
+}
+
+static inline int ph_fcntl(int fd, int cmd, int arg)
+{
+	return fcntl(fd, cmd, arg);
+}
+
+#endif /* PH_TEST_SEAM */
 
 /* -errno of the last failed call, never 0 (a failing call that left errno 0 is -EIO). */
 static inline int ph_neg_errno(void)

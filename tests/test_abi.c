@@ -5,7 +5,10 @@
  * 1. struct pcihole_region must be layout-identical to the kernel's
  *    struct kvm_userspace_memory_region (what KVM_SET_USER_MEMORY_REGION and
  *    kvm-bindings' #[repr(C)] mirror take): checked at compile time against
- *    <linux/kvm.h>, size 32 and every offset and field size.
+ *    <linux/kvm.h>, size 32 and every offset and field size.  The same for
+ *    struct pcihole_region2 and kvm_userspace_memory_region2 (Linux >= 6.8;
+ *    Debian 12's 6.1 headers lack it, so against the library's copy of the
+ *    uAPI definition in lib/kvm_compat.h and the absolute offsets of 6.8).
  * 2. Every other public struct has the size, alignment and offsets written
  *    below.  These numbers are the contract the hand-written Rust mirror in
  *    examples/rust-vmm/src/ffi.rs checks too (cargo test): if one changes,
@@ -18,6 +21,7 @@
 
 #include <linux/kvm.h>
 
+#include "kvm_compat.h"
 #include "testutil.h"
 
 #define FIELD_SIZE(type, member) sizeof(((type *)0)->member)
@@ -52,6 +56,32 @@ _Static_assert(offsetof(struct pcihole_region, flags) == 4, "flags at 4");
 _Static_assert(offsetof(struct pcihole_region, guest_phys_addr) == 8, "gpa at 8");
 _Static_assert(offsetof(struct pcihole_region, memory_size) == 16, "size at 16");
 _Static_assert(offsetof(struct pcihole_region, userspace_addr) == 24, "uaddr at 24");
+
+/* --- 1b. struct pcihole_region2 == struct kvm_userspace_memory_region2 ---- */
+
+#define SAME_FIELD2(m)                                                         \
+	_Static_assert(offsetof(struct pcihole_region2, m) ==                  \
+			       offsetof(struct kvm_userspace_memory_region2, m), \
+		       "offset of " #m " differs from kvm_userspace_memory_region2"); \
+	_Static_assert(FIELD_SIZE(struct pcihole_region2, m) ==                \
+			       FIELD_SIZE(struct kvm_userspace_memory_region2, m), \
+		       "size of " #m " differs from kvm_userspace_memory_region2")
+
+_Static_assert(sizeof(struct pcihole_region2) == 160, "pcihole_region2 is 160 bytes");
+_Static_assert(sizeof(struct kvm_userspace_memory_region2) == 160,
+	       "kvm_userspace_memory_region2 is 160 bytes");
+SAME_FIELD2(slot);
+SAME_FIELD2(flags);
+SAME_FIELD2(guest_phys_addr);
+SAME_FIELD2(memory_size);
+SAME_FIELD2(userspace_addr);
+SAME_FIELD2(guest_memfd_offset);
+SAME_FIELD2(guest_memfd);
+SAME_FIELD2(pad1);
+SAME_FIELD2(pad2);
+_Static_assert(offsetof(struct pcihole_region2, guest_memfd_offset) == 32, "gmem offset at 32");
+_Static_assert(offsetof(struct pcihole_region2, guest_memfd) == 40, "gmem fd at 40");
+_Static_assert(offsetof(struct pcihole_region2, pad2) == 48, "pad2 at 48");
 
 /* The flag the library carries must not collide with upstream flags of these headers. */
 _Static_assert((PCIHOLE_KVM_MEM_PCI_HOLE & KVM_MEM_READONLY) == 0,
@@ -127,6 +157,40 @@ static const struct field plan_info_fields[] = {
 	F(pcihole_plan_info, uncovered_fn0_pages, 24, 8),
 	F(pcihole_plan_info, nr_runs, 32, 4),
 	F(pcihole_plan_info, nr_slots, 36, 4),
+	F(pcihole_plan_info, clipped_pages, 40, 8),
+	F(pcihole_plan_info, reserved, 48, 24),
+};
+
+static const struct field plan_opts_fields[] = {
+	F(pcihole_plan_opts, budget, 0, 4),
+	F(pcihole_plan_opts, reserved0, 4, 4),
+	F(pcihole_plan_opts, page_size, 8, 8),
+	F(pcihole_plan_opts, reserved, 16, 32),
+};
+
+static const struct field access_fields[] = {
+	F(pcihole_access, kind, 0, 4),
+	F(pcihole_access, offset, 4, 4),
+	F(pcihole_access, bdf, 8, 8),
+	F(pcihole_access, reserved, 16, 16),
+};
+
+static const struct field region2_fields[] = {
+	F(pcihole_region2, slot, 0, 4),
+	F(pcihole_region2, flags, 4, 4),
+	F(pcihole_region2, guest_phys_addr, 8, 8),
+	F(pcihole_region2, memory_size, 16, 8),
+	F(pcihole_region2, userspace_addr, 24, 8),
+	F(pcihole_region2, guest_memfd_offset, 32, 8),
+	F(pcihole_region2, guest_memfd, 40, 4),
+	F(pcihole_region2, pad1, 44, 4),
+	F(pcihole_region2, pad2, 48, 112),
+};
+
+static const struct field allones_range_fields[] __attribute__((unused)) = {
+	F(pcihole_allones_range, base, 0, 8),
+	F(pcihole_allones_range, len, 8, 8),
+	F(pcihole_allones_range, userspace_addr, 16, 8),
 };
 
 static const struct field region_fields[] = {
@@ -143,7 +207,10 @@ static const struct field caps_fields[] = {
 	F(pcihole_caps, pci_hole_cap, 8, 4),
 	F(pcihole_caps, pci_hole_works, 12, 4),
 	F(pcihole_caps, pre_fault_memory, 16, 4),
-	F(pcihole_caps, reserved, 20, 12),
+	F(pcihole_caps, user_memory2, 20, 4),
+	F(pcihole_caps, pci_hole_tested, 24, 4),
+	F(pcihole_caps, pci_hole_flag, 28, 4),
+	F(pcihole_caps, reserved, 32, 20),
 };
 
 static const struct field ctx_config_fields[] __attribute__((unused)) = {
@@ -152,11 +219,16 @@ static const struct field ctx_config_fields[] __attribute__((unused)) = {
 	F(pcihole_ctx_config, slot_base, 8, 4),
 	F(pcihole_ctx_config, nr_slots, 12, 4),
 	F(pcihole_ctx_config, memfd, 16, 4),
-	F(pcihole_ctx_config, reserved0, 20, 4),
+	F(pcihole_ctx_config, as_id, 20, 2),
+	F(pcihole_ctx_config, reserved0, 22, 2),
 	F(pcihole_ctx_config, chunk, 24, 8),
 	F(pcihole_ctx_config, caps, 32, 8),
 	F(pcihole_ctx_config, log, 40, 8),
 	F(pcihole_ctx_config, log_opaque, 48, 8),
+	F(pcihole_ctx_config, apply, 56, 8),
+	F(pcihole_ctx_config, apply_opaque, 64, 8),
+	F(pcihole_ctx_config, page_size, 72, 8),
+	F(pcihole_ctx_config, reserved, 80, 64),
 };
 
 static const struct field ctx_stats_fields[] = {
@@ -168,19 +240,26 @@ static const struct field ctx_stats_fields[] = {
 	F(pcihole_ctx_stats, memfd_bytes, 24, 8),
 	F(pcihole_ctx_stats, nr_mappings, 32, 8),
 	F(pcihole_ctx_stats, mapped_bytes, 40, 8),
+	F(pcihole_ctx_stats, nr_hotplugs, 48, 8),
+	F(pcihole_ctx_stats, nr_replans, 56, 8),
+	F(pcihole_ctx_stats, reserved, 64, 48),
 };
 
 static const struct layout_check checks[] = {
 	S(pcihole_segment, 16, 8, segment_fields),
 	S(pcihole_bdf, 8, 2, bdf_fields),
 	S(pcihole_run, 24, 8, run_fields),
-	S(pcihole_plan_info, 40, 8, plan_info_fields),
+	S(pcihole_plan_info, 72, 8, plan_info_fields),
+	S(pcihole_plan_opts, 48, 8, plan_opts_fields),
+	S(pcihole_access, 32, 8, access_fields),
 	S(pcihole_region, 32, 8, region_fields),
-	S(pcihole_caps, 32, 4, caps_fields),
-#if UINTPTR_MAX == UINT64_MAX	/* pointers in it: the numbers are for LP64 */
-	S(pcihole_ctx_config, 56, 8, ctx_config_fields),
+	S(pcihole_region2, 160, 8, region2_fields),
+	S(pcihole_caps, 52, 4, caps_fields),
+#if UINTPTR_MAX == UINT64_MAX	/* pointers in them: the numbers are for LP64 */
+	S(pcihole_ctx_config, 144, 8, ctx_config_fields),
+	S(pcihole_allones_range, 24, 8, allones_range_fields),
 #endif
-	S(pcihole_ctx_stats, 48, 8, ctx_stats_fields),
+	S(pcihole_ctx_stats, 112, 8, ctx_stats_fields),
 };
 
 static void test_struct_layouts(void **state)
@@ -238,8 +317,15 @@ static void test_enum_values(void **state)
 	assert_int_equal(PCIHOLE_BACKING_THP, 2);
 	assert_int_equal(PCIHOLE_BACKING_4K, 3);
 	assert_int_equal(PCIHOLE_NO_BUDGET, UINT32_MAX);
-	assert_true(PCIHOLE_KVM_MEM_PCI_HOLE == (1u << 15));
-	assert_int_equal(PCIHOLE_KVM_CAP_PCI_HOLE_MEM, 1024);
+	assert_int_equal(PCIHOLE_ACCESS_NONE, 0);
+	assert_int_equal(PCIHOLE_ACCESS_HOLE, 1);
+	assert_int_equal(PCIHOLE_ACCESS_FUNCTION, 2);
+	/* The 7.2 series' numbers, and the 6.12 backport's. */
+	assert_true(PCIHOLE_KVM_MEM_PCI_HOLE == (1u << 3));
+	assert_int_equal(PCIHOLE_KVM_CAP_PCI_HOLE_MEM, 250);
+	assert_true(PCIHOLE_KVM_MEM_PCI_HOLE_612 == (1u << 15));
+	assert_int_equal(PCIHOLE_KVM_CAP_PCI_HOLE_MEM_612, 1024);
+	assert_true(PCIHOLE_CTX_REGION2 == (1u << 1));
 	assert_true(PCIHOLE_ALLONES_CHUNK_DEFAULT == (2ULL << 20));
 }
 
@@ -271,12 +357,41 @@ static void test_region_bytes_are_kvm_record(void **state)
 	assert_true(k.userspace_addr == 0);
 }
 
+/* A v1 record widened to REGION2 keeps every byte and zeroes the rest. */
+static void test_region2_widening(void **state)
+{
+	struct pcihole_region r = {
+		.slot = 1u << 16 | 9, .flags = KVM_MEM_READONLY,
+		.guest_phys_addr = 0xe0000000, .memory_size = 0x200000,
+		.userspace_addr = 0x7f0000000000ULL,
+	};
+	struct pcihole_region2 r2;
+	static const uint8_t zero[sizeof(r2) - sizeof(r)];
+
+	(void)state;
+	memset(&r2, 0xa5, sizeof(r2));
+	pcihole_region_to_region2(&r, &r2);
+	assert_memory_equal(&r2, &r, sizeof(r));
+	assert_memory_equal((const uint8_t *)&r2 + sizeof(r), zero, sizeof(zero));
+}
+
+static void test_version(void **state)
+{
+	(void)state;
+	assert_int_equal(pcihole_version(),
+			 PCIHOLE_VERSION_CODE(PCIHOLE_VERSION_MAJOR, PCIHOLE_VERSION_MINOR,
+					      PCIHOLE_VERSION_PATCH));
+	assert_int_equal(pcihole_version() >> 16, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_struct_layouts),
 		cmocka_unit_test(test_enum_values),
 		cmocka_unit_test(test_region_bytes_are_kvm_record),
+		cmocka_unit_test(test_region2_widening),
+		cmocka_unit_test(test_version),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

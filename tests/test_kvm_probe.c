@@ -248,7 +248,13 @@ static void test_attach_checks(void **state)
 	cfg.mode = 4;
 	assert_int_equal(pcihole_ctx_attach(vm.vm_fd, l, &cfg, &ctx), -EINVAL);
 	cfg = base_cfg(&lb);
-	cfg.flags = 2;
+	cfg.flags = 4;
+	assert_int_equal(pcihole_ctx_attach(vm.vm_fd, l, &cfg, &ctx), -EINVAL);
+	cfg = base_cfg(&lb);
+	cfg.reserved[7] = 1;
+	assert_int_equal(pcihole_ctx_attach(vm.vm_fd, l, &cfg, &ctx), -EINVAL);
+	cfg = base_cfg(&lb);
+	cfg.page_size = 3 << 12;
 	assert_int_equal(pcihole_ctx_attach(vm.vm_fd, l, &cfg, &ctx), -EINVAL);
 	cfg = base_cfg(&lb);
 	cfg.reserved0 = 1;

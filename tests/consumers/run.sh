@@ -5,7 +5,7 @@
 #
 # Install BUILD_DIR into a temporary prefix (cmake --install --prefix) and use
 # the library the way an outside project does:
-#   1. the installed shared object: SONAME libpcihole.so.0, only pcihole_*
+#   1. the installed shared object: SONAME libpcihole.so.1, only pcihole_*
 #      symbols exported (nm -D --defined-only), the header compiles on its own;
 #   2. a plain pkg-config consumer (cc $(pkg-config --cflags --libs libpcihole));
 #   3. a CMake consumer (find_package(pcihole) + pcihole::pcihole, and the static
@@ -129,15 +129,15 @@ PCDIR=$(dirname "$PC")
 echo "== installed shared object"
 SO_REAL=$(readlink -f "$SO_LINK")
 SONAME=$(readelf -d "$SO_REAL" | sed -n 's/.*(SONAME).*\[\(.*\)\].*/\1/p')
-if [ "$SONAME" = libpcihole.so.0 ]; then
-	pass "SONAME is libpcihole.so.0"
+if [ "$SONAME" = libpcihole.so.1 ]; then
+	pass "SONAME is libpcihole.so.1"
 else
-	fail "SONAME of $SO_REAL is '${SONAME:-<none>}', expected libpcihole.so.0"
+	fail "SONAME of $SO_REAL is '${SONAME:-<none>}', expected libpcihole.so.1"
 fi
-if [ -e "$LIBDIR/libpcihole.so.0" ] && [ "$(readlink -f "$LIBDIR/libpcihole.so.0")" = "$SO_REAL" ]; then
-	pass "libpcihole.so.0 -> $(basename "$SO_REAL") installed"
+if [ -e "$LIBDIR/libpcihole.so.1" ] && [ "$(readlink -f "$LIBDIR/libpcihole.so.1")" = "$SO_REAL" ]; then
+	pass "libpcihole.so.1 -> $(basename "$SO_REAL") installed"
 else
-	fail "$LIBDIR/libpcihole.so.0 missing or not the same file as libpcihole.so (the runtime linker looks for the SONAME)"
+	fail "$LIBDIR/libpcihole.so.1 missing or not the same file as libpcihole.so (the runtime linker looks for the SONAME)"
 fi
 SYMS=$(nm -D --defined-only "$SO_REAL" | awk '{print $3}' | sed 's/@.*//' | sort -u)
 BAD=$(printf '%s\n' "$SYMS" | grep -v -e '^pcihole_' -e '^LIBPCIHOLE_' -e '^$' || true)
@@ -206,10 +206,10 @@ if step 120 pc-build make -C "$TMP/src/pkgconfig" CC="$CC"; then
 	fi
 	# (ldd output captured first: grep -q closing the pipe early would fail it under pipefail)
 	LDD=$(env LD_LIBRARY_PATH="$LIBDIR" ldd "$TMP/src/pkgconfig/q35-pkgconfig" 2>&1)
-	if grep -q "libpcihole.so.0 => $LIBDIR/" <<<"$LDD"; then
-		pass "pkg-config consumer loads libpcihole.so.0 from the install prefix"
+	if grep -q "libpcihole.so.1 => $LIBDIR/" <<<"$LDD"; then
+		pass "pkg-config consumer loads libpcihole.so.1 from the install prefix"
 	else
-		fail "pkg-config consumer does not load libpcihole.so.0 from $LIBDIR: $(grep pcihole <<<"$LDD")"
+		fail "pkg-config consumer does not load libpcihole.so.1 from $LIBDIR: $(grep pcihole <<<"$LDD")"
 	fi
 else
 	fail "pkg-config consumer build"
@@ -247,10 +247,10 @@ if step 120 cm-configure cmake -S "$TMP/src/cmake" -B "$TMP/build-cmake" \
 	done
 	# No LD_LIBRARY_PATH: the imported target's location gives the build RPATH.
 	LDD=$(ldd "$TMP/build-cmake/q35-cmake" 2>&1)
-	if grep -q "libpcihole.so.0 => $LIBDIR/" <<<"$LDD"; then
-		pass "CMake consumer loads libpcihole.so.0 from the install prefix"
+	if grep -q "libpcihole.so.1 => $LIBDIR/" <<<"$LDD"; then
+		pass "CMake consumer loads libpcihole.so.1 from the install prefix"
 	else
-		fail "CMake consumer does not load libpcihole.so.0 from $LIBDIR"
+		fail "CMake consumer does not load libpcihole.so.1 from $LIBDIR"
 	fi
 	LDD=$(ldd "$TMP/build-cmake/q35-cmake-static" 2>&1)
 	if grep -q libpcihole <<<"$LDD"; then

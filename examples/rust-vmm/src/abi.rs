@@ -112,6 +112,14 @@ mod tests {
                 "pcihole_plan_info.nr_slots",
                 off!(pcihole_plan_info, nr_slots),
             ),
+            (
+                "pcihole_plan_info.clipped_pages",
+                off!(pcihole_plan_info, clipped_pages),
+            ),
+            (
+                "pcihole_plan_info.reserved",
+                off!(pcihole_plan_info, reserved),
+            ),
             ("sizeof pcihole_region", size_of::<pcihole_region>() as u64),
             (
                 "alignof pcihole_region",
@@ -150,7 +158,31 @@ mod tests {
                 "pcihole_caps.pre_fault_memory",
                 off!(pcihole_caps, pre_fault_memory),
             ),
+            (
+                "pcihole_caps.user_memory2",
+                off!(pcihole_caps, user_memory2),
+            ),
+            (
+                "pcihole_caps.pci_hole_tested",
+                off!(pcihole_caps, pci_hole_tested),
+            ),
+            (
+                "pcihole_caps.pci_hole_flag",
+                off!(pcihole_caps, pci_hole_flag),
+            ),
             ("pcihole_caps.reserved", off!(pcihole_caps, reserved)),
+            (
+                "sizeof pcihole_allones_range",
+                size_of::<pcihole_allones_range>() as u64,
+            ),
+            (
+                "pcihole_allones_range.len",
+                off!(pcihole_allones_range, len),
+            ),
+            (
+                "pcihole_allones_range.userspace_addr",
+                off!(pcihole_allones_range, userspace_addr),
+            ),
             (
                 "sizeof enum pcihole_backing",
                 size_of::<std::os::raw::c_uint>() as u64,
@@ -161,6 +193,10 @@ mod tests {
             ("PCIHOLE_BACKING_4K", PCIHOLE_BACKING_4K as u64),
             ("PCIHOLE_NO_BUDGET", PCIHOLE_NO_BUDGET as u64),
             ("PCIHOLE_KVM_MEM_PCI_HOLE", PCIHOLE_KVM_MEM_PCI_HOLE as u64),
+            (
+                "PCIHOLE_KVM_MEM_PCI_HOLE_612",
+                PCIHOLE_KVM_MEM_PCI_HOLE_612 as u64,
+            ),
             (
                 "PCIHOLE_ALLONES_CHUNK_DEFAULT",
                 PCIHOLE_ALLONES_CHUNK_DEFAULT,

@@ -16,7 +16,8 @@ use std::os::unix::io::RawFd;
 pub const PCIHOLE_PAGE_SIZE: u64 = 4096;
 pub const PCIHOLE_BUS_SIZE: u64 = 1 << 20;
 pub const PCIHOLE_NO_BUDGET: u32 = u32::MAX;
-pub const PCIHOLE_KVM_MEM_PCI_HOLE: u32 = 1 << 15;
+pub const PCIHOLE_KVM_MEM_PCI_HOLE: u32 = 1 << 3;
+pub const PCIHOLE_KVM_MEM_PCI_HOLE_612: u32 = 1 << 15;
 pub const PCIHOLE_ALLONES_CHUNK_DEFAULT: u64 = 2 << 20;
 pub const PCIHOLE_BDF_STRLEN: usize = 13;
 pub const PCIHOLE_SEGMENT_STRLEN: usize = 33;
@@ -64,6 +65,8 @@ pub struct pcihole_plan_info {
     pub uncovered_fn0_pages: u64,
     pub nr_runs: u32,
     pub nr_slots: u32,
+    pub clipped_pages: u64,
+    pub reserved: [u64; 3],
 }
 
 /// Layout-identical to `struct kvm_userspace_memory_region` (and kvm-bindings').
@@ -86,7 +89,19 @@ pub struct pcihole_caps {
     pub pci_hole_cap: u32,
     pub pci_hole_works: u32,
     pub pre_fault_memory: u32,
-    pub reserved: [u32; 3],
+    pub user_memory2: u32,
+    pub pci_hole_tested: u32,
+    pub pci_hole_flag: u32,
+    pub reserved: [u32; 5],
+}
+
+/// One run's all-ones host range (pcihole_allones_map_run).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct pcihole_allones_range {
+    pub base: *mut c_void,
+    pub len: u64,
+    pub userspace_addr: u64,
 }
 
 /// Opaque.
@@ -158,6 +173,12 @@ extern "C" {
     pub fn pcihole_allones_memfd(chunk: u64, fd: *mut c_int, backing: *mut c_uint) -> c_int;
     pub fn pcihole_allones_check(fd: c_int) -> i64;
     pub fn pcihole_allones_map(fd: c_int, chunk: u64, size: u64, addr: *mut *mut c_void) -> c_int;
+    pub fn pcihole_allones_map_run(
+        fd: c_int,
+        gpa: u64,
+        size: u64,
+        range: *mut pcihole_allones_range,
+    ) -> c_int;
     pub fn pcihole_allones_unmap(addr: *mut c_void, size: u64) -> c_int;
 }
 
@@ -418,11 +439,19 @@ impl AllOnes {
     /// modulo the chunk (so KVM can map huge pages), the mapping rounded up to
     /// whole chunks.  The slot's userspace_addr is `host_addr()`.
     pub fn map_for_run(&self, run: &pcihole_run) -> Result<AllOnesMapping> {
-        let offset = run.gpa % self.chunk;
-        let size = (offset + run.size + self.chunk - 1) / self.chunk * self.chunk;
-        let mut m = self.map(size)?;
-        m.offset = offset;
-        Ok(m)
+        let mut r = pcihole_allones_range {
+            base: std::ptr::null_mut(),
+            len: 0,
+            userspace_addr: 0,
+        };
+        check("pcihole_allones_map_run", unsafe {
+            pcihole_allones_map_run(self.fd, run.gpa, run.size, &mut r)
+        })?;
+        Ok(AllOnesMapping {
+            addr: r.base,
+            size: r.len,
+            offset: r.userspace_addr - r.base as u64,
+        })
     }
 }
 

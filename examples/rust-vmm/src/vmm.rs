@@ -247,7 +247,13 @@ impl Vm {
 
     fn add_hole_slot(&mut self, run: pcihole_run) -> Result<()> {
         let (flags, map) = if self.mode == Mode::PciHole {
-            (PCIHOLE_KVM_MEM_PCI_HOLE, None)
+            // The flag the probe saw work: the 7.2 series' or the 6.12 backport's.
+            let flag = ffi::probe(-1)
+                .ok()
+                .map(|c| c.pci_hole_flag)
+                .filter(|&f| f != 0)
+                .unwrap_or(PCIHOLE_KVM_MEM_PCI_HOLE);
+            (flag, None)
         } else {
             let ones = self.allones.as_ref().expect("all-ones memfd");
             (KVM_MEM_READONLY, Some(ones.map_for_run(&run)?))
