@@ -324,8 +324,16 @@ void churn_stop(struct launcher *l)
 
 void backend_free(struct backend *b)
 {
-	if (b->ctx && pcihole_ctx_detach(b->ctx) < 0)
-		fprintf(stderr, PROG ": pcihole_ctx_detach failed\n");
+	int r;
+
+	/*
+	 * Detach while the VM lives (it deletes the slots); if that fails for
+	 * good, destroy: the slots go with the VM, which vm_destroy() closes.
+	 */
+	if (b->ctx && (r = pcihole_ctx_detach(b->ctx)) < 0) {
+		fprintf(stderr, PROG ": pcihole_ctx_detach: %s\n", strerror(-r));
+		pcihole_ctx_destroy(b->ctx);
+	}
 	for (uint32_t i = 0; b->naive_maps && i < b->nr_slots; i++)
 		munmap(b->naive_maps[i], b->regions[i].memory_size);
 	free(b->naive_maps);

@@ -221,7 +221,7 @@ struct backend {
 };
 
 struct exits {
-	uint64_t hole_reads;	/* answered by pcihole_mmio_access() */
+	uint64_t hole_reads;	/* answered by pcihole_classify() */
 	uint64_t hole_writes;
 	uint64_t present;	/* config accesses of the emulated functions */
 	uint64_t other;		/* port I/O, anything else */

@@ -121,10 +121,13 @@ void vm_destroy(struct vm *vm)
 }
 
 /*
- * The heart of it, and the part a VMM copies: the VMM's own devices first,
- * then libpcihole for everything else in the windows.  In the slot modes
- * only present functions (and hole writes, and runs a slot budget left out)
- * get here; in mmio mode every hole read does.
+ * The heart of it, and the part a VMM copies: one pcihole_classify() call
+ * per access says hole (already answered), present function (the VMM's own
+ * device model gets it) or not config space.  In the slot modes only present
+ * functions (and hole writes, and runs a slot budget left out) get here; in
+ * mmio mode every hole read does.  The answer comes from one view of the
+ * presence map, so a --churn thread flipping a function cannot make the
+ * access belong to nobody: there is nothing to retry.
  */
 static void handle_mmio(struct launcher *l)
 {
@@ -132,44 +135,45 @@ static void handle_mmio(struct launcher *l)
 	uint64_t gpa = run->mmio.phys_addr;
 	uint32_t len = run->mmio.len;
 	bool is_write = run->mmio.is_write;
-	struct pcihole_bdf bdf;
-	unsigned int tries;
-	uint32_t off;
-	int r = 0;
+	struct pcihole_access acc;
+	struct function *f;
+	int r;
 
-	/*
-	 * The two lookups each see one instant of the presence map.  If a
-	 * hotplug thread flips the function between them, neither claims the
-	 * access: look again, the next pair sees the new state.
-	 */
-	for (tries = 0; tries < 1000; tries++) {
-		if (pcihole_layout_gpa_to_bdf(l->layout, gpa, &bdf, &off) == 0 &&
-		    pcihole_layout_is_present(l->layout, &bdf) == 1) {
-			struct function *f = find_function(l->o, &bdf);
-
-			if (f && off + len <= PCIHOLE_PAGE_SIZE) {
-				if (is_write)
-					function_write(f, off, run->mmio.data, len);
-				else
-					function_read(f, off, run->mmio.data, len);
-				l->cur.present++;
-				return;
-			}
-		}
-
-		r = pcihole_mmio_access(l->layout, gpa, run->mmio.data, len, is_write);
-		if (r == 1) {
-			if (is_write)
-				l->cur.hole_writes++;
-			else
-				l->cur.hole_reads++;
+	r = pcihole_classify(l->layout, gpa, run->mmio.data, len, is_write, &acc);
+	if (r == PCIHOLE_ACCESS_HOLE) {
+		if (is_write)
+			l->cur.hole_writes++;
+		else
+			l->cur.hole_reads++;
+		return;
+	}
+	if (r == PCIHOLE_ACCESS_FUNCTION) {
+		/*
+		 * An access across two function pages is not a config access a
+		 * host bridge forwards: all-ones, as QEMU's pcie_mmcfg_data_read().
+		 */
+		if (acc.offset + len > PCIHOLE_PAGE_SIZE) {
+			if (!is_write)
+				memset(run->mmio.data, 0xff, len);
+			l->cur.present++;
 			return;
 		}
-		if (r < 0 || pcihole_layout_gpa_to_bdf(l->layout, gpa, &bdf, &off))
-			break;	/* not ECAM at all, or a malformed access */
+		f = find_function(l->o, &acc.bdf);
+		if (!f) {
+			char a[PCIHOLE_BDF_STRLEN];
+
+			die(EXIT_FAIL, "%s is present in the layout but has no device model",
+			    bdf_str(&acc.bdf, a));
+		}
+		if (is_write)
+			function_write(f, acc.offset, run->mmio.data, len);
+		else
+			function_read(f, acc.offset, run->mmio.data, len);
+		l->cur.present++;
+		return;
 	}
 	die(EXIT_FAIL, "guest %s of %u bytes at 0x%" PRIx64 " is outside every window (%s)",
-	    is_write ? "write" : "read", len, gpa, r < 0 ? strerror(-r) : "not a hole");
+	    is_write ? "write" : "read", len, gpa, r < 0 ? strerror(-r) : "not config space");
 }
 
 static void handle_io(struct launcher *l)
