@@ -14,3 +14,10 @@ if(TARGET pcihole-launch)
     COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/launch_bench.sh ${PROJECT_SOURCE_DIR} $<TARGET_FILE:pcihole-launch>)
   set_tests_properties(launch_bench PROPERTIES LABELS "kvm" SKIP_RETURN_CODE 77 TIMEOUT 600)
 endif()
+
+# The minimal sample VMM (examples/sample-vmm.c), both teardown orders and mmio mode.
+if(TARGET sample-vmm)
+  add_test(NAME launch_sample
+    COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/launch_sample.sh $<TARGET_FILE:sample-vmm>)
+  set_tests_properties(launch_sample PROPERTIES LABELS "kvm" SKIP_RETURN_CODE 77 TIMEOUT 120)
+endif()
