@@ -1,9 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /*
- * Helpers for the KVM tests: a tiny VM with a 32-bit protected-mode guest
- * (flat 4 GiB segments, no paging: guest linear = guest physical), a guest
- * code assembler for the few instructions the tests need, and process
- * inspection (mappings, fds) for the leak checks.
+ * Helpers for the KVM tests: a tiny VM with one vCPU whose guest addresses
+ * are guest physical, a guest code assembler for the few operations the tests
+ * need, and process inspection (mappings, fds) for the leak checks.
+ *
+ * The guest is architecture-specific (util_kvm_<arch>.c), the API is not: the
+ * same test source gives the same exits on every architecture.
+ *   x86:   32-bit protected mode, flat 4 GiB segments, no paging; a sync
+ *          point is "out TK_SYNC_PORT", the end is "hlt".
+ *   arm64: EL1 with the MMU off; a sync point is a 32-bit store to
+ *          TK_SYNC_GPA, the end a store to TK_HALT_GPA.  Both are
+ *          KVM_EXIT_MMIO that tk_vm_run() consumes: they count in exits_io
+ *          (sync points) or nowhere (the end), never in exits_mmio.
  */
 #ifndef PCIHOLE_UTIL_KVM_H
 #define PCIHOLE_UTIL_KVM_H
@@ -36,7 +44,14 @@ int tk_kvm_fd(void);
 #define TK_RAM_SIZE (1u << 20)
 #define TK_CODE 0x1000u
 #define TK_DATA 0x80000u	/* results area the guest stores to */
-#define TK_SYNC_PORT 0x10	/* guest "out" to this port = a sync point */
+#define TK_SYNC_PORT 0x10	/* x86: guest "out" to this port = a sync point */
+/*
+ * Where guests without port I/O (arm64) store for a sync point and for the
+ * end.  Outside the RAM slot and below every test's ECAM windows; never a
+ * KVM memslot.
+ */
+#define TK_SYNC_GPA 0x00f00000u
+#define TK_HALT_GPA 0x00f00008u
 
 /* The value a present function reads as, in the default mmio handler (low @len bytes). */
 #define TK_DEV_VALUE 0x1234abcd5a5a1af4ULL
@@ -75,14 +90,14 @@ struct tk_handlers {
 	const struct pcihole_layout *layout;	/* for the default mmio answer */
 };
 
-/* Create a VM with RAM and one vCPU in 32-bit protected mode at TK_CODE. */
+/* Create a VM with RAM and one vCPU, ready for tk_vm_load(). */
 int tk_vm_create(struct tk_vm *vm);
 void tk_vm_destroy(struct tk_vm *vm);
 
 /* Load @len code bytes at TK_CODE and reset the vCPU to run them. */
 void tk_vm_load(struct tk_vm *vm, const uint8_t *code, size_t len);
 
-/* Run until hlt; returns 0, or -1 on anything unexpected (printed). */
+/* Run until tk_asm_hlt()'s end; returns 0, or -1 on anything unexpected (printed). */
 int tk_vm_run(struct tk_vm *vm, const struct tk_handlers *h);
 
 /* Value of scan read @i. */
@@ -99,7 +114,7 @@ void tk_asm_init(struct tk_asm *a);
 void tk_asm_read(struct tk_asm *a, unsigned int width, uint32_t gpa, unsigned int slot);
 /* Write the 32-bit @val to @gpa. */
 void tk_asm_write32(struct tk_asm *a, uint32_t gpa, uint32_t val);
-/* out TK_SYNC_PORT with eax = @val. */
+/* A sync point: the run calls tk_handlers.sync with @val (exits_io counts it). */
 void tk_asm_sync(struct tk_asm *a, uint32_t val);
 /*
  * Loop: @count (<= TK_SCAN_MAX) 32-bit reads at @gpa, @gpa + @stride, ...;
@@ -113,6 +128,7 @@ void tk_asm_scan(struct tk_asm *a, uint32_t gpa, uint32_t stride, uint32_t count
  * tk_scan_value(vm, i).  Run it with tk_vm_run().
  */
 void tk_load_fn0_scan(struct tk_vm *vm, uint32_t ecam);
+/* The end of the guest code: tk_vm_run() returns 0 there. */
 void tk_asm_hlt(struct tk_asm *a);
 
 /* Result @slot stored by tk_asm_read(). */
@@ -123,5 +139,26 @@ bool tk_slot_free(struct tk_vm *vm, uint32_t slot);
 
 /* PCIHOLE_EXPECT_MODE parsed, or -1 if unset. */
 int tk_expect_mode(void);
+
+/* ---- between util_kvm.c and util_kvm_<arch>.c only ---- */
+
+/* KVM_CREATE_VM's type argument. */
+unsigned long tk_arch_vm_type(int kvm_fd);
+/* Once, after KVM_CREATE_VCPU. */
+void tk_arch_vcpu_setup(struct tk_vm *vm);
+/* Set the vCPU up to run the code just copied to TK_CODE. */
+void tk_arch_reset(struct tk_vm *vm);
+/* What tk_vm_run() does with an exit: */
+enum tk_arch_verdict {
+	TK_ARCH_NOT_MINE,	/* the common code handles it (or fails) */
+	TK_ARCH_CONTINUE,	/* handled, run on */
+	TK_ARCH_HALT,		/* the end: tk_vm_run() returns 0 */
+	TK_ARCH_ERROR,		/* printed: tk_vm_run() returns -1 */
+};
+enum tk_arch_verdict tk_arch_exit(struct tk_vm *vm, const struct tk_handlers *h);
+/* Make guest RAM writes by the host visible to the guest and back (caches). */
+void tk_arch_sync_ram(const struct tk_vm *vm);
+/* Append @n bytes of code. */
+void tk_emit(struct tk_asm *a, const void *p, size_t n);
 
 #endif
