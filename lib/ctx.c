@@ -401,8 +401,8 @@ static long vm_ext(int vm_fd, long cap)
 {
 	if (vm_fd < 0)
 		return -1;
-	/* A query, not a change: outside the fault-injection seam. */
-	return ioctl(vm_fd, KVM_CHECK_EXTENSION, (void *)cap);
+	/* A query, not a change: not failed by the fault-injection countdown. */
+	return ph_query(vm_fd, KVM_CHECK_EXTENSION, (void *)cap);
 }
 
 static int choose_mode(struct pcihole_ctx *ctx, int vm_fd, uint32_t want,

@@ -5,6 +5,8 @@
 #ifdef PH_TEST_SEAM
 
 int ph_sys_armed;
+void (*ph_sys_mmap_trace)(void *want, void *got, size_t len, int flags, int fd);
+bool (*ph_sys_query_fake)(int fd, unsigned long req, void *arg, int *ret);
 
 static uint64_t target;		/* fail the call with this ordinal */
 static uint64_t seen;		/* calls of the armed kinds so far */

@@ -65,12 +65,20 @@ static inline int ph_ioctl(int fd, unsigned long req, void *arg)
 	return ioctl(fd, req, arg);
 }
 
+/* Test hook: sees every ph_mmap() (address asked, address given, length, flags, fd). */
+extern void (*ph_sys_mmap_trace)(void *want, void *got, size_t len, int flags, int fd);
+
 static inline void *ph_mmap(void *addr, size_t len, int prot, int flags,
 			    int fd, off_t off)
 {
+	void *p;
+
 	if (ph_sys_hit(PH_SYS_MMAP))
 		return MAP_FAILED;
-	return mmap(addr, len, prot, flags, fd, off);
+	p = mmap(addr, len, prot, flags, fd, off);
+	if (__builtin_expect(ph_sys_mmap_trace != NULL, 0))
+		ph_sys_mmap_trace(addr, p, len, flags, fd);
+	return p;
 }
 
 static inline int ph_munmap(void *addr, size_t len)
@@ -101,7 +109,29 @@ static inline int ph_fcntl(int fd, int cmd, int arg)
 	return fcntl(fd, cmd, arg);
 }
 
+/*
+ * Queries (KVM_CHECK_EXTENSION) are not failed by the countdown; a test may
+ * answer one instead of the kernel (return true and set *@ret) to play a VM
+ * type this host cannot create.
+ */
+extern bool (*ph_sys_query_fake)(int fd, unsigned long req, void *arg, int *ret);
+
+static inline int ph_query(int fd, unsigned long req, void *arg)
+{
+	int ret;
+
+	if (__builtin_expect(ph_sys_query_fake != NULL, 0) &&
+	    ph_sys_query_fake(fd, req, arg, &ret))
+		return ret;
+	return ioctl(fd, req, arg);
+}
+
 #else /* !PH_TEST_SEAM: the shipped library calls the system directly */
+
+static inline int ph_query(int fd, unsigned long req, void *arg)
+{
+	return ioctl(fd, req, arg);
+}
 
 static inline int ph_ioctl(int fd, unsigned long req, void *arg)
 {

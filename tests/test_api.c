@@ -1,0 +1,714 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+/*
+ * The 1.0 API without KVM: the one-call classify, the plan with host-page
+ * clipping against a page-walking oracle, the all-ones mapping checks and the
+ * per-run mapping, the atomic presence count, and the context's local hotplug
+ * driven through an apply callback (no vm fd at all) against the full planner
+ * after every step.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#define ECAM 0xb0000000ULL
+
+static struct pcihole_bdf bdf_of(uint8_t bus, uint8_t dev, uint8_t fn)
+{
+	return (struct pcihole_bdf){ .bus = bus, .dev = dev, .fn = fn };
+}
+
+static uint64_t gpa_of(uint8_t bus, uint8_t dev, uint8_t fn)
+{
+	return ECAM + ((uint64_t)bus << 20 | (uint64_t)dev << 15 | (uint64_t)fn << 12);
+}
+
+/* ---- classify ----------------------------------------------------------- */
+
+static void test_classify_kinds(void **state)
+{
+	struct pcihole_layout *l = tu_q35_layout();
+	struct pcihole_bdf b = bdf_of(0, 2, 0);
+	struct pcihole_access acc;
+	uint8_t buf[8];
+
+	(void)state;
+	assert_int_equal(pcihole_layout_set_present(l, &b, true), 1);
+
+	/* A hole: filled, bdf and offset of the first byte. */
+	memset(buf, 0x5a, sizeof(buf));
+	assert_int_equal(pcihole_classify(l, gpa_of(3, 4, 5) + 0x10, buf, 4, false, &acc),
+			 PCIHOLE_ACCESS_HOLE);
+	assert_memory_equal(buf, "\xff\xff\xff\xff\x5a\x5a\x5a\x5a", 8);
+	assert_int_equal(acc.kind, PCIHOLE_ACCESS_HOLE);
+	assert_int_equal(acc.bdf.bus, 3);
+	assert_int_equal(acc.bdf.dev, 4);
+	assert_int_equal(acc.bdf.fn, 5);
+	assert_int_equal(acc.offset, 0x10);
+
+	/* A present function: data untouched, routed. */
+	memset(buf, 0x5a, sizeof(buf));
+	memset(&acc, 0xa5, sizeof(acc));
+	assert_int_equal(pcihole_classify(l, gpa_of(0, 2, 0) + 0x3c, buf, 2, false, &acc),
+			 PCIHOLE_ACCESS_FUNCTION);
+	assert_memory_equal(buf, "\x5a\x5a\x5a\x5a\x5a\x5a\x5a\x5a", 8);
+	assert_int_equal(acc.kind, PCIHOLE_ACCESS_FUNCTION);
+	assert_int_equal(acc.bdf.dev, 2);
+	assert_int_equal(acc.offset, 0x3c);
+	assert_int_equal(acc.reserved[0] | acc.reserved[1], 0);
+
+	/* Writes: a hole write is handled and touches nothing. */
+	assert_int_equal(pcihole_classify(l, gpa_of(9, 0, 0), NULL, 4, true, &acc),
+			 PCIHOLE_ACCESS_HOLE);
+	assert_int_equal(pcihole_classify(l, gpa_of(0, 2, 0) + 4, buf, 4, true, NULL),
+			 PCIHOLE_ACCESS_FUNCTION);
+
+	/* Outside every window. */
+	assert_int_equal(pcihole_classify(l, ECAM - 4, buf, 4, false, &acc), PCIHOLE_ACCESS_NONE);
+	assert_int_equal(acc.kind, PCIHOLE_ACCESS_NONE);
+	assert_int_equal(pcihole_classify(l, ECAM + (256ULL << 20), buf, 1, false, NULL),
+			 PCIHOLE_ACCESS_NONE);
+
+	/* Straddles: present wins, then no window, then hole. */
+	assert_int_equal(pcihole_classify(l, gpa_of(0, 1, 7) + 0xffe, buf, 4, false, NULL),
+			 PCIHOLE_ACCESS_FUNCTION);	/* 00:01.7 is a hole, 00:02.0 present */
+	assert_int_equal(pcihole_classify(l, gpa_of(5, 0, 0) + 0xffe, buf, 4, false, NULL),
+			 PCIHOLE_ACCESS_HOLE);
+	assert_int_equal(pcihole_classify(l, ECAM - 2, buf, 4, false, NULL), PCIHOLE_ACCESS_NONE);
+	assert_int_equal(pcihole_classify(l, ECAM + (256ULL << 20) - 2, buf, 4, false, NULL),
+			 PCIHOLE_ACCESS_NONE);
+	assert_int_equal(pcihole_classify(l, UINT64_MAX - 1, buf, 4, false, NULL),
+			 PCIHOLE_ACCESS_NONE);
+
+	/* Bad arguments. */
+	assert_int_equal(pcihole_classify(l, ECAM, buf, 0, false, NULL), -EINVAL);
+	assert_int_equal(pcihole_classify(l, ECAM, buf, 9, false, NULL), -EINVAL);
+	assert_int_equal(pcihole_classify(l, ECAM, NULL, 4, false, NULL), -EINVAL);
+	assert_int_equal(pcihole_classify(NULL, ECAM, buf, 4, false, NULL), -EINVAL);
+
+	/* pcihole_mmio_access is the same answer in one bit. */
+	assert_int_equal(pcihole_mmio_access(l, gpa_of(3, 0, 0), buf, 4, false), 1);
+	assert_int_equal(pcihole_mmio_access(l, gpa_of(0, 2, 0), buf, 4, false), 0);
+	assert_int_equal(pcihole_mmio_access(l, ECAM - 4, buf, 4, false), 0);
+	pcihole_layout_free(l);
+}
+
+/*
+ * Defect 3 of the API issue: during a hotplug, "is it present?" and then
+ * "is it a hole?" could both say no.  One classify call always gives one of
+ * the two for an address inside the window, and fills data exactly when it
+ * says hole.
+ */
+struct churn {
+	struct pcihole_layout *l;
+	struct pcihole_bdf b;
+	volatile bool stop;
+	uint64_t flips;
+};
+
+static void *churn_thread(void *arg)
+{
+	struct churn *c = arg;
+	bool p = true;
+
+	while (!c->stop) {
+		pcihole_layout_set_present(c->l, &c->b, p);
+		p = !p;
+		c->flips++;
+	}
+	return NULL;
+}
+
+static void test_classify_one_answer_under_churn(void **state)
+{
+	struct churn c = { .l = tu_q35_layout(), .b = bdf_of(7, 3, 0) };
+	uint64_t i, holes = 0, funcs = 0;
+	pthread_t t;
+
+	(void)state;
+	assert_int_equal(pthread_create(&t, NULL, churn_thread, &c), 0);
+	for (i = 0; i < 2000000; i++) {
+		uint32_t v = 0x12345678;
+		struct pcihole_access acc;
+		int k = pcihole_classify(c.l, gpa_of(7, 3, 0), &v, 4, false, &acc);
+
+		if (k == PCIHOLE_ACCESS_HOLE) {
+			assert_int_equal(v, 0xffffffffu);
+			holes++;
+		} else {
+			assert_int_equal(k, PCIHOLE_ACCESS_FUNCTION);
+			assert_int_equal(v, 0x12345678u);
+			assert_int_equal(acc.bdf.bus, 7);
+			funcs++;
+		}
+	}
+	c.stop = true;
+	pthread_join(t, NULL);
+	print_message("2M classifications during %llu flips: %llu hole, %llu function, 0 neither\n",
+		      (unsigned long long)c.flips, (unsigned long long)holes,
+		      (unsigned long long)funcs);
+	pcihole_layout_free(c.l);
+}
+
+/* Defect 6: the presence count is read from other threads (TSan sees a plain RMW). */
+static void *count_reader(void *arg)
+{
+	struct churn *c = arg;
+	size_t max = 0;
+
+	while (!c->stop) {
+		size_t n = pcihole_layout_nr_present(c->l);
+
+		if (n > max)
+			max = n;
+	}
+	return (void *)max;
+}
+
+static void test_nr_present_concurrent(void **state)
+{
+	struct churn c = { .l = tu_q35_layout() };
+	pthread_t t;
+	void *max;
+	int i;
+
+	(void)state;
+	assert_int_equal(pthread_create(&t, NULL, count_reader, &c), 0);
+	for (i = 0; i < 200000; i++) {
+		struct pcihole_bdf b = bdf_of((uint8_t)(i % 4), (uint8_t)(i % 32), 0);
+
+		pcihole_layout_set_present(c.l, &b, i % 3 != 0);
+	}
+	c.stop = true;
+	pthread_join(t, &max);
+	assert_true((size_t)max <= 4 * 32);
+	assert_true(pcihole_layout_nr_present(c.l) <= 4 * 32);
+	pcihole_layout_free(c.l);
+}
+
+/* ---- plan2: host-page clipping against a page walk ------------------------ */
+
+struct oracle_run {
+	uint64_t gpa, size;
+};
+
+/* Maximal hole runs of a one-segment layout by walking pages, then clipped. */
+static size_t oracle(const struct pcihole_layout *l, const struct pcihole_segment *seg,
+		     uint64_t ps, struct oracle_run *out, uint64_t *holes, uint64_t *fn0)
+{
+	uint64_t npages = (uint64_t)(seg->bus_end - seg->bus_start + 1) * 256, p, start = 0;
+	bool open = false;
+	size_t n = 0;
+
+	*holes = 0;
+	*fn0 = 0;
+	for (p = 0; p <= npages; p++) {
+		bool hole = false;
+
+		if (p < npages) {
+			struct pcihole_bdf b = {
+				.segment = seg->segment,
+				.bus = (uint8_t)(seg->bus_start + p / 256),
+				.dev = (uint8_t)(p / 8 % 32), .fn = (uint8_t)(p % 8),
+			};
+
+			hole = !pcihole_layout_is_present(l, &b);
+			*holes += hole;
+		}
+		if (hole && !open) {
+			open = true;
+			start = p;
+		} else if (!hole && open) {
+			uint64_t a = seg->base + (start << 12), e = seg->base + (p << 12);
+
+			open = false;
+			a = (a + ps - 1) & ~(ps - 1);
+			e &= ~(ps - 1);
+			if (e > a) {
+				out[n].gpa = a;
+				out[n].size = e - a;
+				*fn0 += ((e >> 12) + 7) / 8 - ((a >> 12) + 7) / 8;
+				n++;
+			}
+		}
+	}
+	return n;
+}
+
+static void test_plan2_clipping_oracle(void **state)
+{
+	static const uint64_t sizes[] = { 4096, 8192, 16384, 65536, 1 << 20, 2 << 20 };
+	uint64_t seed = tu_seed(0xc11b0001), st = seed;
+	struct pcihole_run *runs = calloc(8192, sizeof(*runs));
+	struct oracle_run *want = calloc(8192, sizeof(*want));
+	unsigned int iter;
+
+	(void)state;
+	for (iter = 0; iter < 300; iter++) {
+		uint8_t first = (uint8_t)tu_below(&st, 8);
+		struct pcihole_segment seg = {
+			.base = ECAM + ((uint64_t)tu_below(&st, 64) << 20), .segment = 0,
+			.bus_start = first, .bus_end = (uint8_t)(first + tu_below(&st, 8)),
+		};
+		struct pcihole_plan_opts o = { .page_size = sizes[tu_below(&st, 6)] };
+		struct pcihole_plan_info info;
+		struct pcihole_layout *l;
+		uint64_t holes, fn0, covered = 0;
+		unsigned int i, n, k;
+
+		assert_int_equal(pcihole_layout_new(&seg, 1, 0, &l), 0);
+		n = (unsigned int)tu_below(&st, 60);
+		for (i = 0; i < n; i++) {
+			struct pcihole_bdf b = {
+				.bus = (uint8_t)(seg.bus_start + tu_below(&st, seg.bus_end - seg.bus_start + 1u)),
+				.dev = (uint8_t)tu_below(&st, 32), .fn = (uint8_t)tu_below(&st, 8),
+			};
+
+			pcihole_layout_set_present(l, &b, true);
+		}
+		k = (unsigned int)oracle(l, &seg, o.page_size, want, &holes, &fn0);
+		assert_int_equal(pcihole_plan2(l, &o, runs, 8192, &info), (int)k);
+		assert_int_equal(info.nr_runs, k);
+		assert_int_equal(info.nr_slots, k);
+		assert_true(info.hole_pages == holes);
+		for (i = 0; i < k; i++) {
+			if (runs[i].gpa != want[i].gpa || runs[i].size != want[i].size)
+				fail_msg("seed 0x%llx iter %u page %llu: run %u is 0x%llx+0x%llx, want 0x%llx+0x%llx",
+					 (unsigned long long)seed, iter,
+					 (unsigned long long)o.page_size, i,
+					 (unsigned long long)runs[i].gpa, (unsigned long long)runs[i].size,
+					 (unsigned long long)want[i].gpa, (unsigned long long)want[i].size);
+			assert_int_equal(runs[i].gpa % o.page_size, 0);
+			assert_int_equal(runs[i].size % o.page_size, 0);
+			covered += runs[i].size >> 12;
+			fn0 -= runs[i].fn0_pages;
+		}
+		assert_true(fn0 == 0);
+		assert_true(info.covered_pages == covered);
+		assert_true(info.uncovered_pages == holes - covered);
+		assert_true(info.clipped_pages == (o.page_size > 4096 ? holes - covered : 0));
+		/* A budget chooses among the clipped runs. */
+		if (k > 2) {
+			o.budget = 2;
+			assert_int_equal(pcihole_plan2(l, &o, runs, 8192, &info), 2);
+			assert_int_equal(info.nr_runs, k);
+			assert_true(runs[0].gpa % o.page_size == 0 && runs[1].gpa % o.page_size == 0);
+		}
+		pcihole_layout_free(l);
+	}
+	free(runs);
+	free(want);
+}
+
+static void test_plan2_options(void **state)
+{
+	struct pcihole_layout *l = tu_q35_layout();
+	struct pcihole_plan_opts o = { 0 };
+	struct pcihole_run runs[8];
+	struct pcihole_bdf b = bdf_of(0, 0, 0);
+
+	(void)state;
+	pcihole_layout_set_present(l, &b, true);
+	/* NULL and zeroed options: pcihole_plan() without a budget. */
+	assert_int_equal(pcihole_plan2(l, NULL, runs, 8, NULL), 1);
+	assert_int_equal(pcihole_plan2(l, &o, runs, 8, NULL), 1);
+	o.page_size = 3 << 12;
+	assert_int_equal(pcihole_plan2(l, &o, runs, 8, NULL), -EINVAL);
+	o.page_size = 2048;
+	assert_int_equal(pcihole_plan2(l, &o, runs, 8, NULL), -EINVAL);
+	o.page_size = 0;
+	o.reserved0 = 1;
+	assert_int_equal(pcihole_plan2(l, &o, runs, 8, NULL), -EINVAL);
+	o.reserved0 = 0;
+	o.reserved[3] = 1;
+	assert_int_equal(pcihole_plan2(l, &o, runs, 8, NULL), -EINVAL);
+	assert_int_equal(pcihole_plan2(NULL, NULL, runs, 8, NULL), -EINVAL);
+	/* 64 KiB pages: 00:00.0 present costs the whole first 64 KiB page. */
+	memset(&o, 0, sizeof(o));
+	o.page_size = 65536;
+	assert_int_equal(pcihole_plan2(l, &o, runs, 8, NULL), 1);
+	assert_true(runs[0].gpa == ECAM + 65536);
+	assert_true(runs[0].size == (256ULL << 20) - 65536);
+	pcihole_layout_free(l);
+}
+
+/* ---- all-ones mappings --------------------------------------------------- */
+
+static int sealed_memfd(uint64_t size, uint8_t fill, bool seal)
+{
+	int fd = memfd_create("pcihole-test", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	void *p;
+
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)size), 0);
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	assert_true(p != MAP_FAILED);
+	memset(p, fill, size);
+	munmap(p, size);
+	if (seal)
+		assert_int_equal(fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK |
+				       F_SEAL_GROW | F_SEAL_SEAL), 0);
+	return fd;
+}
+
+/* Defect 8: allones_map took fds smaller than the chunk (SIGBUS), unsealed, or not all-ones. */
+static void test_allones_map_checks_fd(void **state)
+{
+	int small = sealed_memfd(4096, 0xff, true);
+	int unsealed = sealed_memfd(2 << 20, 0xff, false);
+	int zeros = sealed_memfd(2 << 20, 0, true);
+	int good;
+	void *p;
+
+	(void)state;
+	assert_int_equal(pcihole_allones_map(small, 2 << 20, 4 << 20, &p), -EINVAL);
+	assert_int_equal(pcihole_allones_map(unsealed, 2 << 20, 4 << 20, &p), -EINVAL);
+	assert_int_equal(pcihole_allones_map(zeros, 2 << 20, 4 << 20, &p), -EINVAL);
+	assert_int_equal(pcihole_allones_map(-1, 2 << 20, 4 << 20, &p), -EINVAL);
+	/* The right one, but a different chunk than its size. */
+	assert_int_equal(pcihole_allones_memfd(0, &good, NULL), 0);
+	assert_int_equal(pcihole_allones_map(good, 1 << 20, 4 << 20, &p), -EINVAL);
+	assert_int_equal(pcihole_allones_map(good, 2 << 20, 4 << 20, &p), 0);
+	assert_int_equal(((volatile uint8_t *)p)[(4 << 20) - 1], 0xff);
+	assert_int_equal(pcihole_allones_unmap(p, 4 << 20), 0);
+	/* A 4 KiB fd with a 4 KiB chunk is fine. */
+	assert_int_equal(pcihole_allones_map(small, 4096, 8192, &p), 0);
+	assert_int_equal(pcihole_allones_unmap(p, 8192), 0);
+	close(small);
+	close(unsealed);
+	close(zeros);
+	close(good);
+}
+
+static void test_allones_map_run(void **state)
+{
+	struct pcihole_allones_range r;
+	uint64_t chunk = 2 << 20;
+	int fd, zeros = sealed_memfd(2 << 20, 0, true);
+	static const struct { uint64_t gpa, size; } cases[] = {
+		{ 0xb0001000, 0x1000 },			/* one page */
+		{ 0xb0001000, (2 << 20) - 0x1000 },	/* to the chunk end */
+		{ 0xb01ff000, 0x2000 },			/* across a chunk boundary */
+		{ 0xb0000000, 256 << 20 },		/* a whole window */
+		{ 0xe0008000, 0x3f8000 },
+	};
+	size_t i;
+
+	(void)state;
+	assert_int_equal(pcihole_allones_memfd(chunk, &fd, NULL), 0);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t g = cases[i].gpa, s = cases[i].size;
+		const volatile uint8_t *p;
+
+		memset(&r, 0, sizeof(r));
+		assert_int_equal(pcihole_allones_map_run(fd, g, s, &r), 0);
+		/* Congruent modulo the chunk: KVM can map 2 MiB at a time. */
+		assert_int_equal(r.userspace_addr % chunk, g % chunk);
+		assert_int_equal((uintptr_t)r.base % chunk, 0);
+		assert_int_equal(r.len % chunk, 0);
+		assert_true(r.userspace_addr >= (uintptr_t)r.base);
+		assert_true(r.userspace_addr + s <= (uintptr_t)r.base + r.len);
+		/* Whole chunks covering the run, no more. */
+		assert_true(r.len == (((g + s - 1) | (chunk - 1)) + 1) - (g & ~(chunk - 1)));
+		p = (const volatile uint8_t *)(uintptr_t)r.userspace_addr;
+		assert_int_equal(p[0], 0xff);
+		assert_int_equal(p[s - 1], 0xff);
+		assert_int_equal(pcihole_allones_unmap_range(&r), 0);
+	}
+	assert_int_equal(pcihole_allones_map_run(fd, 0xb0000800, 0x1000, &r), -EINVAL);
+	assert_int_equal(pcihole_allones_map_run(fd, 0xb0000000, 0, &r), -EINVAL);
+	assert_int_equal(pcihole_allones_map_run(fd, 0xb0000000, 0x1000, NULL), -EINVAL);
+	assert_int_equal(pcihole_allones_map_run(zeros, 0xb0000000, 0x1000, &r), -EINVAL);
+	assert_int_equal(pcihole_allones_map_run(-1, 0xb0000000, 0x1000, &r), -EBADF);
+	assert_int_equal(pcihole_allones_unmap_range(NULL), -EINVAL);
+	close(fd);
+	close(zeros);
+}
+
+/* ---- the context's local hotplug, through an apply callback (no KVM) ----- */
+
+struct vmm_slots {
+	/* handle -> run the VMM has for it (memory_size 0: free) */
+	struct pcihole_region2 have[512];
+	unsigned int calls, creates, deletes;
+	unsigned int fail_at;	/* fail the call with this number (1-based), 0: never */
+	bool bad;
+};
+
+static int vmm_apply(void *opaque, const struct pcihole_region2 *r)
+{
+	struct vmm_slots *v = opaque;
+
+	v->calls++;
+	if (v->fail_at && v->calls == v->fail_at)
+		return -ENOSPC;
+	if (r->slot >= 512 || r->pad1 || r->guest_memfd || r->guest_memfd_offset) {
+		v->bad = true;
+		return -EINVAL;
+	}
+	if (r->memory_size) {
+		if (v->have[r->slot].memory_size)
+			v->bad = true;	/* creating over a live handle */
+		v->have[r->slot] = *r;
+		v->creates++;
+	} else {
+		if (!v->have[r->slot].memory_size)
+			v->bad = true;	/* deleting a free handle */
+		v->have[r->slot].memory_size = 0;
+		v->deletes++;
+	}
+	return 0;
+}
+
+/* The VMM's live slots equal pcihole_plan()'s runs exactly. */
+static void check_vmm_matches_plan(const struct vmm_slots *v, const struct pcihole_layout *l,
+				   struct pcihole_run *runs, uint32_t budget)
+{
+	int k = pcihole_plan(l, budget, runs, 65536, NULL);
+	unsigned int i, live = 0;
+	int j;
+
+	assert_false(v->bad);
+	assert_true(k >= 0);
+	for (i = 0; i < 512; i++) {
+		const struct pcihole_region2 *r = &v->have[i];
+		bool found = false;
+
+		if (!r->memory_size)
+			continue;
+		live++;
+		for (j = 0; j < k && !found; j++)
+			found = runs[j].gpa == r->guest_phys_addr && runs[j].size == r->memory_size;
+		if (!found)
+			fail_msg("handle %u: 0x%llx+0x%llx is not a planned run", i,
+				 (unsigned long long)r->guest_phys_addr,
+				 (unsigned long long)r->memory_size);
+	}
+	assert_int_equal(live, (unsigned int)k);
+}
+
+static const struct pcihole_caps readonly_caps = { .readonly_mem = 1, .nr_memslots = 32764 };
+
+static void check_local_hotplug(uint32_t budget, uint64_t seed)
+{
+	struct pcihole_ctx_config cfg = {
+		.mode = PCIHOLE_MODE_READONLY, .nr_slots = budget, .memfd = -1,
+		.caps = &readonly_caps, .apply = vmm_apply, .page_size = 4096,
+	};
+	struct pcihole_run *runs = calloc(65536, sizeof(*runs));
+	struct vmm_slots *v = calloc(1, sizeof(*v));
+	struct pcihole_layout *l = tu_q35_layout();
+	struct pcihole_ctx_stats st;
+	struct pcihole_ctx *ctx;
+	uint64_t s = seed;
+	int step;
+
+	cfg.apply_opaque = v;
+	assert_int_equal(pcihole_ctx_attach(-1, l, &cfg, &ctx), 0);
+	check_vmm_matches_plan(v, l, runs, budget);
+	for (step = 0; step < 3000; step++) {
+		struct pcihole_bdf b = bdf_of((uint8_t)tu_below(&s, 3), (uint8_t)tu_below(&s, 32),
+					      (uint8_t)tu_below(&s, 8));
+		bool p = tu_below(&s, 2);
+		int was = pcihole_layout_is_present(l, &b);
+		unsigned int calls = v->calls;
+
+		assert_int_equal(pcihole_ctx_set_present(ctx, &b, p), was != p);
+		/* One page: at most three slot changes, usually fewer. */
+		if (budget >= 512)
+			assert_true(v->calls - calls <= 3);
+		check_vmm_matches_plan(v, l, runs, budget);
+	}
+	assert_int_equal(pcihole_ctx_stats(ctx, &st), 0);
+	print_message("budget %u: %llu hotplugs, %llu re-planned whole, %u creates, %u deletes\n",
+		      budget, (unsigned long long)st.nr_hotplugs,
+		      (unsigned long long)st.nr_replans, v->creates, v->deletes);
+	if (budget >= 512)
+		assert_true(st.nr_replans == 0);	/* never binds: always local */
+	else
+		assert_true(st.nr_replans > 0);
+	assert_int_equal(pcihole_ctx_detach(ctx), 0);
+	assert_int_equal(v->creates, v->deletes);
+	pcihole_layout_free(l);
+	free(v);
+	free(runs);
+}
+
+static void test_local_hotplug_matches_planner(void **state)
+{
+	(void)state;
+	check_local_hotplug(512, tu_seed(0x10ca1001));
+	check_local_hotplug(6, tu_seed(0x10ca1002));
+}
+
+/* Every failing apply call leaves the VMM's slots as they were. */
+static void test_apply_failure_all_or_nothing(void **state)
+{
+	struct pcihole_ctx_config cfg = {
+		.mode = PCIHOLE_MODE_READONLY, .nr_slots = 64, .memfd = -1,
+		.caps = &readonly_caps, .apply = vmm_apply, .page_size = 4096,
+	};
+	struct pcihole_run *runs = calloc(65536, sizeof(*runs));
+	struct vmm_slots *v = calloc(1, sizeof(*v)), before;
+	struct pcihole_layout *l = tu_q35_layout();
+	struct pcihole_bdf a = bdf_of(0, 0, 0), b = bdf_of(1, 4, 2);
+	struct pcihole_ctx *ctx;
+	unsigned int n, calls;
+
+	(void)state;
+	cfg.apply_opaque = v;
+	pcihole_layout_set_present(l, &a, true);
+	/* attach */
+	for (n = 1;; n++) {
+		memset(v, 0, sizeof(*v));
+		v->fail_at = n;
+		ctx = NULL;
+		if (!pcihole_ctx_attach(-1, l, &cfg, &ctx))
+			break;
+		assert_null(ctx);
+		assert_int_equal(v->creates, v->deletes);
+		assert_false(v->bad);
+	}
+	v->fail_at = 0;
+	check_vmm_matches_plan(v, l, runs, 64);
+	/* hotplug: split a run, then merge it back */
+	for (int dir = 1; dir >= 0; dir--) {
+		before = *v;
+		for (n = 1;; n++) {
+			*v = before;
+			calls = v->calls;
+			v->fail_at = calls + n;
+			if (pcihole_ctx_set_present(ctx, &b, dir) == 1)
+				break;
+			assert_int_equal(pcihole_layout_is_present(l, &b), !dir);
+			assert_memory_equal(v->have, before.have, sizeof(v->have));
+			assert_false(v->bad);
+		}
+		v->fail_at = 0;
+		check_vmm_matches_plan(v, l, runs, 64);
+	}
+	assert_int_equal(pcihole_ctx_detach(ctx), 0);
+	pcihole_layout_free(l);
+	free(v);
+	free(runs);
+}
+
+/* Defect 2: one layout, one context; its presence changes go through the context. */
+static void test_layout_one_context(void **state)
+{
+	struct vmm_slots *v = calloc(1, sizeof(*v));
+	struct pcihole_ctx_config cfg = {
+		.mode = PCIHOLE_MODE_READONLY, .nr_slots = 64, .memfd = -1,
+		.caps = &readonly_caps, .apply = vmm_apply, .apply_opaque = v,
+	};
+	struct pcihole_layout *l = tu_q35_layout();
+	struct pcihole_bdf b = bdf_of(0, 3, 0);
+	struct pcihole_ctx *ctx, *ctx2 = NULL;
+
+	(void)state;
+	assert_int_equal(pcihole_ctx_attach(-1, l, &cfg, &ctx), 0);
+	assert_int_equal(pcihole_ctx_attach(-1, l, &cfg, &ctx2), -EBUSY);
+	assert_null(ctx2);
+	assert_int_equal(pcihole_layout_set_present(l, &b, true), -EBUSY);
+	assert_int_equal(pcihole_layout_is_present(l, &b), 0);
+	assert_int_equal(pcihole_ctx_set_present(ctx, &b, true), 1);
+	assert_int_equal(pcihole_ctx_detach(ctx), 0);
+	/* Released: the layout is the caller's again, and attachable again. */
+	assert_int_equal(pcihole_layout_set_present(l, &b, false), 1);
+	assert_int_equal(pcihole_ctx_attach(-1, l, &cfg, &ctx2), 0);
+	pcihole_ctx_destroy(ctx2);
+	assert_int_equal(pcihole_layout_set_present(l, &b, true), 1);
+	pcihole_ctx_destroy(NULL);
+	pcihole_layout_free(l);
+	free(v);
+}
+
+/* Defect 4: a log callback may call back into the context (it used to deadlock). */
+struct reentry {
+	struct pcihole_ctx *ctx;
+	unsigned int lines, stats_ok;
+};
+
+static void reentrant_log(void *opaque, enum pcihole_log_level level, const char *msg)
+{
+	struct reentry *r = opaque;
+	struct pcihole_ctx_stats st;
+
+	(void)level;
+	(void)msg;
+	r->lines++;
+	if (r->ctx && pcihole_ctx_stats(r->ctx, &st) == 0)
+		r->stats_ok++;
+}
+
+struct reentry_run {
+	struct reentry r;
+	bool done;
+};
+
+static void *reentry_body(void *arg)
+{
+	struct reentry_run *run = arg;
+	struct vmm_slots *v = calloc(1, sizeof(*v));
+	struct pcihole_ctx_config cfg = {
+		.mode = PCIHOLE_MODE_READONLY, .nr_slots = 64, .memfd = -1,
+		.caps = &readonly_caps, .apply = vmm_apply, .apply_opaque = v,
+		.log = reentrant_log, .log_opaque = &run->r,
+	};
+	struct pcihole_layout *l = tu_q35_layout();
+	struct pcihole_bdf b = bdf_of(0, 3, 0);
+
+	if (!pcihole_ctx_attach(-1, l, &cfg, &run->r.ctx)) {
+		/* Debug lines from the hotplug, under the context's lock before 1.0. */
+		pcihole_ctx_set_present(run->r.ctx, &b, true);
+		pcihole_ctx_set_present(run->r.ctx, &b, false);
+		pcihole_ctx_detach(run->r.ctx);
+	}
+	pcihole_layout_free(l);
+	free(v);
+	__atomic_store_n(&run->done, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void test_log_callback_reentry(void **state)
+{
+	struct reentry_run *run = calloc(1, sizeof(*run));
+	pthread_t t;
+	int i;
+
+	(void)state;
+	assert_int_equal(pthread_create(&t, NULL, reentry_body, run), 0);
+	for (i = 0; i < 100 && !__atomic_load_n(&run->done, __ATOMIC_ACQUIRE); i++)
+		usleep(50000);
+	if (!__atomic_load_n(&run->done, __ATOMIC_ACQUIRE))
+		fail_msg("a log callback calling pcihole_ctx_stats() deadlocked");
+	pthread_join(t, NULL);
+	assert_true(run->r.lines >= 3);	/* attached + two hotplugs */
+	assert_true(run->r.stats_ok >= 2);
+	free(run);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_classify_kinds),
+		cmocka_unit_test(test_classify_one_answer_under_churn),
+		cmocka_unit_test(test_nr_present_concurrent),
+		cmocka_unit_test(test_plan2_options),
+		cmocka_unit_test(test_plan2_clipping_oracle),
+		cmocka_unit_test(test_allones_map_checks_fd),
+		cmocka_unit_test(test_allones_map_run),
+		cmocka_unit_test(test_local_hotplug_matches_planner),
+		cmocka_unit_test(test_apply_failure_all_or_nothing),
+		cmocka_unit_test(test_layout_one_context),
+		cmocka_unit_test(test_log_callback_reentry),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
