@@ -146,8 +146,14 @@ static void deliver(pcihole_log_fn log, void *opaque, const struct ph_logq *q)
 
 static void ctx_unlock(struct pcihole_ctx *ctx)
 {
-	struct ph_logq q = ctx->logq;
+	struct ph_logq q;
 
+	ctx->locked = false;
+	if (!ctx->logq.n && !ctx->logq.dropped) {
+		pthread_mutex_unlock(&ctx->lock);
+		return;
+	}
+	q = ctx->logq;
 	ctx->logq.n = 0;
 	ctx->logq.dropped = 0;
 	ctx->locked = false;
@@ -158,12 +164,18 @@ static void ctx_unlock(struct pcihole_ctx *ctx)
 
 static uint64_t hva_of(const struct pcihole_ctx *ctx, uint64_t gpa)
 {
-	size_t i;
+	size_t lo = 0, hi = ctx->nr_groups;
 
-	for (i = 0; i < ctx->nr_groups; i++) {
-		const struct ph_group *g = &ctx->groups[i];
+	/* Groups are disjoint and in gpa order (built from the layout's by_gpa). */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct ph_group *g = &ctx->groups[mid];
 
-		if (gpa >= g->gpa && gpa - g->gpa < g->size)
+		if (gpa < g->gpa)
+			hi = mid;
+		else if (gpa - g->gpa >= g->size)
+			lo = mid + 1;
+		else
 			return (uintptr_t)g->hva + (gpa - g->gpa);
 	}
 	return 0;	/* unreachable: every run lies in a group */

@@ -28,6 +28,7 @@ struct pcihole_layout {
 	size_t nr;
 	struct ph_seg *segs;		/* creation order */
 	uint32_t *by_gpa;		/* indexes into segs, ascending base */
+	uint32_t *by_bus;		/* indexes into segs, ascending (segment, bus_start) */
 	uint64_t nr_present;		/* __atomic: read from any thread */
 	unsigned int phys_bits;
 	int attached;			/* __atomic: a context owns the presence bits */
@@ -48,7 +49,7 @@ int ph_layout_claim(struct pcihole_layout *l, bool on);
 const struct ph_seg *ph_seg_by_gpa(const struct pcihole_layout *l,
 				   uint64_t gpa);
 
-/* The segment holding (@segment, @bus), or NULL. */
+/* The segment holding (@segment, @bus), or NULL.  O(log nr). */
 const struct ph_seg *ph_seg_by_bus(const struct pcihole_layout *l,
 				   uint16_t segment, uint8_t bus);
 

@@ -15,6 +15,22 @@ static int cmp_base(const void *a, const void *b, void *arg)
 	return x < y ? -1 : x > y;
 }
 
+/* (segment group, first bus) as one number: the order of by_bus. */
+static uint32_t bus_key(uint16_t segment, uint8_t bus)
+{
+	return (uint32_t)segment << 8 | bus;
+}
+
+static int cmp_bus(const void *a, const void *b, void *arg)
+{
+	const struct ph_seg *segs = arg;
+	const struct pcihole_segment *x = &segs[*(const uint32_t *)a].s;
+	const struct pcihole_segment *y = &segs[*(const uint32_t *)b].s;
+	uint32_t kx = bus_key(x->segment, x->bus_start), ky = bus_key(y->segment, y->bus_start);
+
+	return kx < ky ? -1 : kx > ky;
+}
+
 int pcihole_layout_new(const struct pcihole_segment *segs, size_t nr,
 		       unsigned int phys_bits, struct pcihole_layout **out)
 {
@@ -37,9 +53,10 @@ int pcihole_layout_new(const struct pcihole_segment *segs, size_t nr,
 		return -ENOMEM;
 	l->segs = calloc(nr, sizeof(*l->segs));
 	l->by_gpa = calloc(nr, sizeof(*l->by_gpa));
+	l->by_bus = calloc(nr, sizeof(*l->by_bus));
 	/* One allocation for all bitmaps keeps pcihole_layout_free() trivial. */
 	bits = calloc(words, sizeof(*bits));
-	if (!l->segs || !l->by_gpa || !bits) {
+	if (!l->segs || !l->by_gpa || !l->by_bus || !bits) {
 		free(bits);
 		pcihole_layout_free(l);
 		return -ENOMEM;
@@ -58,8 +75,10 @@ int pcihole_layout_new(const struct pcihole_segment *segs, size_t nr,
 		s->present = bits;
 		bits += s->nwords;
 		l->by_gpa[i] = (uint32_t)i;
+		l->by_bus[i] = (uint32_t)i;
 	}
 	qsort_r(l->by_gpa, nr, sizeof(*l->by_gpa), cmp_base, l->segs);
+	qsort_r(l->by_bus, nr, sizeof(*l->by_bus), cmp_bus, l->segs);
 	*out = l;
 	return 0;
 }
@@ -72,6 +91,7 @@ void pcihole_layout_free(struct pcihole_layout *l)
 		free(l->segs[0].present);
 	free(l->segs);
 	free(l->by_gpa);
+	free(l->by_bus);
 	free(l);
 }
 
@@ -111,16 +131,24 @@ const struct ph_seg *ph_seg_by_gpa(const struct pcihole_layout *l,
 const struct ph_seg *ph_seg_by_bus(const struct pcihole_layout *l,
 				   uint16_t segment, uint8_t bus)
 {
-	size_t i;
+	uint32_t key = bus_key(segment, bus);
+	size_t lo = 0, hi = l->nr;
+	const struct ph_seg *s;
 
-	for (i = 0; i < l->nr; i++) {
-		const struct ph_seg *s = &l->segs[i];
+	/* The last window starting at or below (segment, bus); bus ranges never overlap. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
 
-		if (s->s.segment == segment && bus >= s->s.bus_start &&
-		    bus <= s->s.bus_end)
-			return s;
+		s = &l->segs[l->by_bus[mid]];
+		if (bus_key(s->s.segment, s->s.bus_start) <= key)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	return NULL;
+	if (!lo)
+		return NULL;
+	s = &l->segs[l->by_bus[lo - 1]];
+	return s->s.segment == segment && bus <= s->s.bus_end ? s : NULL;
 }
 
 /* Resolve @bdf to its segment and page index; 0 or -EINVAL / -ENOENT. */

@@ -21,17 +21,22 @@ void pcihole_region_to_region2(const struct pcihole_region *r,
 int ph_set_region(int vm_fd, bool region2, uint32_t slot, uint32_t flags,
 		  uint64_t gpa, uint64_t size, uint64_t uaddr)
 {
-	struct kvm_userspace_memory_region2 r2 = {
-		.slot = slot, .flags = flags, .guest_phys_addr = gpa,
-		.memory_size = size, .userspace_addr = uaddr,
-	};
-	struct kvm_userspace_memory_region r = {
-		.slot = slot, .flags = flags, .guest_phys_addr = gpa,
-		.memory_size = size, .userspace_addr = uaddr,
-	};
 	int ret;
 
-	ret = region2 ? ph_ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION2, &r2) :
-			ph_ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &r);
+	if (region2) {
+		struct kvm_userspace_memory_region2 r2 = {
+			.slot = slot, .flags = flags, .guest_phys_addr = gpa,
+			.memory_size = size, .userspace_addr = uaddr,
+		};
+
+		ret = ph_ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION2, &r2);
+	} else {
+		struct kvm_userspace_memory_region r = {
+			.slot = slot, .flags = flags, .guest_phys_addr = gpa,
+			.memory_size = size, .userspace_addr = uaddr,
+		};
+
+		ret = ph_ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &r);
+	}
 	return ret ? ph_neg_errno() : 0;
 }
