@@ -4,7 +4,8 @@
 # usage: man/check.sh HEADER MANDIR [LIBPCIHOLE.so]
 #
 # Fails when a public function (declared in HEADER or exported by the
-# library) has no man page, when a SYNOPSIS differs from the header's
+# library) has no man page, when a SYNOPSIS prototype or #define differs
+# from the header's
 # declaration, when a page or link is inconsistent (NAME section, .so
 # target, references to libpcihole pages), or when mandoc (or groff, if
 # installed) reports anything.
@@ -170,4 +171,4 @@ done
 [ "$fail" -eq 0 ] || exit 1
 linters="mandoc"
 if command -v groff >/dev/null 2>&1; then linters="mandoc and groff"; fi
-echo "manpages ok: $nfn functions covered by $pages pages and $links links, prototypes as in the header; $linters lint clean"
+echo "manpages ok: $nfn functions covered by $pages pages and $links links, prototypes and macros as in the header; $linters lint clean"

@@ -14,6 +14,13 @@ function emit(s,   n) {
 	n = s; sub(/\(.*/, "", n); sub(/.*[ *]/, "", n)
 	print n "\t" s
 }
+# "#define NAME ..." as "define:NAME<TAB>#define NAME ...", continuations joined.
+function emitdef(s,   n) {
+	gsub(/\\[ \t]/, " ", s); sub(/\\$/, "", s)
+	sub(/^[ \t]*#[ \t]*define[ \t]+/, "#define ", s); s = norm(s)
+	n = s; sub(/^#define /, "", n); sub(/[( ].*/, "", n)
+	if (s != "#define " n) print "define:" n "\t" s
+}
 # roff arguments of a .B/.BI line, joined as they render
 function roffargs(line, join,   out, tok, first) {
 	sub(/^\.[A-Z]+[ \t]*/, "", line); out = ""; first = 1
@@ -44,8 +51,17 @@ mode == "header" {
 			out = out substr(line, 1, i - 1) " "; line = substr(line, i + 2); incomment = 1
 		}
 	}
-	if (out ~ /^[ \t]*#/) { if (out ~ /\\$/) cont = 1; next }
-	if (cont) { cont = (out ~ /\\$/); next }
+	if (cont) {
+		def = def " " out; cont = (out ~ /\\$/)
+		if (!cont) emitdef(def)
+		next
+	}
+	if (out ~ /^[ \t]*#[ \t]*define[ \t]/) {
+		def = out; cont = (out ~ /\\$/)
+		if (!cont) emitdef(def)
+		next
+	}
+	if (out ~ /^[ \t]*#/) next
 	buf = buf " " out
 	while (match(buf, /[;{}]/)) {
 		emit(substr(buf, 1, RSTART - 1)); buf = substr(buf, RSTART + 1)
@@ -62,6 +78,9 @@ mode == "page" {
 	else if ($0 ~ /^\.B /) acc = acc roffargs($0, 1) " "
 	else if ($0 == ".PP") { acc = "" ; next }
 	else next
-	if (acc ~ /;[ ]*$/) { if (acc !~ /^#/) emit(acc); acc = "" }
-	if (acc ~ /^#/ && acc !~ /\\ *$/) acc = ""
+	if (acc ~ /;[ ]*$/ && acc !~ /^#/) { emit(acc); acc = "" }
+	if (acc ~ /^#/ && acc !~ /\\ *$/) {
+		if (acc ~ /^#define /) emitdef(acc)
+		acc = ""
+	}
 }
