@@ -4,11 +4,10 @@
 # usage: man/check.sh HEADER MANDIR [LIBPCIHOLE.so]
 #
 # Fails when a public function (declared in HEADER or exported by the
-# library) has no man page, when a SYNOPSIS prototype or #define differs
-# from the header's
-# declaration, when a page or link is inconsistent (NAME section, .so
-# target, references to libpcihole pages), or when mandoc (or groff, if
-# installed) reports anything.
+# library) has no man page, when a prototype or #define in a SYNOPSIS
+# differs from the header's, when a page or link is inconsistent (NAME
+# section, .so target, references to libpcihole pages), or when mandoc (or
+# groff, if installed) reports anything.
 # Without mandoc the page coverage is still checked, then the test exits 77
 # (SKIPPED) so that a missing linter never looks like a pass; with
 # PCIHOLE_REQUIRE_MANDOC=1 (CI) a missing mandoc is a failure instead.
