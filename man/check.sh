@@ -4,8 +4,8 @@
 # usage: man/check.sh HEADER MANDIR [LIBPCIHOLE.so]
 #
 # Fails when a public function (declared in HEADER or exported by the
-# library) has no man page, when a prototype or #define in a SYNOPSIS
-# differs from the header's, when a page or link is inconsistent (NAME
+# library) has no man page, when a prototype or #define in a SYNOPSIS or
+# a struct or enum listing differs from the header's, when a page or link is inconsistent (NAME
 # section, .so target, references to libpcihole pages), or when mandoc (or
 # groff, if installed) reports anything.
 # Without mandoc the page coverage is still checked, then the test exits 77
@@ -99,7 +99,9 @@ for f in man3/*.3 man7/*.7; do
 			[ -e "man3/$n.3" ] || [ -e "man7/$n.7" ] ||
 				err "$f: lists $n, which has no page or link"
 		done
-		# The SYNOPSIS must show each function exactly as declared.
+		# The SYNOPSIS must show each function exactly as declared, and a
+		# page's prototypes, #defines and struct/enum listings must be
+		# the header's (comments and spacing aside).
 		syn=$(awk -v mode=page -f "$here/proto.awk" "$f")
 		for n in $(page_names "$f"); do
 			case $n in pcihole_*) ;; *) continue ;; esac
@@ -110,10 +112,10 @@ for f in man3/*.3 man7/*.7; do
 			[ -n "$n" ] || continue
 			h=$(printf '%s\n' "$protos" | sed -n "s/^$n$tab//p")
 			if [ -z "$h" ]; then
-				echo "manpages: $f: SYNOPSIS declares $n, which the header does not" >&2
+				echo "manpages: $f: shows $n, which the header does not declare" >&2
 				echo fail
 			elif [ "$h" != "$p" ]; then
-				echo "manpages: $f: SYNOPSIS of $n differs from the header:" >&2
+				echo "manpages: $f: $n differs from the header:" >&2
 				echo "  header: $h" >&2
 				echo "  page:   $p" >&2
 				echo fail
@@ -170,4 +172,4 @@ done
 [ "$fail" -eq 0 ] || exit 1
 linters="mandoc"
 if command -v groff >/dev/null 2>&1; then linters="mandoc and groff"; fi
-echo "manpages ok: $nfn functions covered by $pages pages and $links links, prototypes and macros as in the header; $linters lint clean"
+echo "manpages ok: $nfn functions covered by $pages pages and $links links, prototypes, macros and structures as in the header; $linters lint clean"
