@@ -242,6 +242,23 @@ int pcihole_layout_is_present(const struct pcihole_layout *layout,
 /* Number of functions marked present in the whole layout (any thread). */
 size_t pcihole_layout_nr_present(const struct pcihole_layout *layout);
 
+/*
+ * Shadowed functions (see pcihole_ctx_shadow()): a present function whose
+ * config page the VMM keeps current in memory, so guest reads need no exit.
+ * Page kinds: absent = hole; present and shadowed = shadowed; present and not
+ * shadowed = trapped (every access exits).  Runs, and so slots, cover the
+ * holes and the shadowed pages.  The bit may be set on an absent function:
+ * it then takes effect when the function is plugged.  Returns 1 if changed,
+ * 0 if not, -EINVAL / -ENOENT as for set_present, -EBUSY if attached (use
+ * pcihole_ctx_shadow()).
+ */
+int pcihole_layout_set_shadowed(struct pcihole_layout *layout,
+				const struct pcihole_bdf *bdf, bool shadowed);
+
+/* 1 if shadowed, 0 if not, -EINVAL / -ENOENT as for set_present. */
+int pcihole_layout_is_shadowed(const struct pcihole_layout *layout,
+			       const struct pcihole_bdf *bdf);
+
 /* Guest-physical address of @bdf's config page; -EINVAL / -ENOENT as above. */
 int pcihole_layout_bdf_to_gpa(const struct pcihole_layout *layout,
 			      const struct pcihole_bdf *bdf, uint64_t *gpa);
@@ -260,6 +277,8 @@ enum pcihole_access_kind {
 	PCIHOLE_ACCESS_NONE = 0,	/* in no ECAM window: not config space */
 	PCIHOLE_ACCESS_HOLE = 1,	/* absent function: handled, nothing to do */
 	PCIHOLE_ACCESS_FUNCTION = 2,	/* a present function: the VMM's device model */
+	PCIHOLE_ACCESS_SHADOWED = 3,	/* a present, shadowed function: the device
+					 * model (a write: apply it, update the page) */
 };
 
 struct pcihole_access {
@@ -282,6 +301,11 @@ struct pcihole_access {
  *                            @acc has the function and register offset of
  *                            the first byte, @data is untouched; hand it to
  *                            the device model.
+ *   PCIHOLE_ACCESS_SHADOWED  the same for a shadowed function: normally a
+ *                            write (reads are served from the shadow page
+ *                            without an exit, except in mmio mode or during
+ *                            a change); the VMM applies it and updates the
+ *                            page.
  *   PCIHOLE_ACCESS_NONE      no byte in a present page and some byte in no
  *                            window: not config space.
  *
@@ -329,7 +353,11 @@ struct pcihole_run {
 	uint32_t reserved;
 };
 
-/* Summary of one plan (see pcihole_plan() for what -ENOSPC fills). */
+/*
+ * Summary of one plan (see pcihole_plan() for what -ENOSPC fills).  With
+ * shadowed functions, runs cover hole and shadowed pages alike: covered +
+ * uncovered = hole_pages + shadowed_pages.
+ */
 struct pcihole_plan_info {
 	uint64_t hole_pages;		/* all hole pages of the layout */
 	uint64_t covered_pages;		/* hole pages inside the returned runs */
@@ -337,8 +365,9 @@ struct pcihole_plan_info {
 	uint64_t uncovered_fn0_pages;	/* of those, function-0 pages */
 	uint32_t nr_runs;		/* maximal runs = slots for full coverage */
 	uint32_t nr_slots;		/* runs returned: min(nr_runs, budget) */
-	uint64_t clipped_pages;		/* hole pages lost to host-page clipping (in uncovered) */
-	uint64_t reserved[3];		/* written as 0 */
+	uint64_t clipped_pages;		/* pages lost to host-page clipping (in uncovered) */
+	uint64_t shadowed_pages;	/* present, shadowed pages (in the runs' kind) */
+	uint64_t reserved[2];		/* written as 0 */
 };
 
 /* Budget value meaning "as many slots as there are runs". */
@@ -615,6 +644,17 @@ typedef void (*pcihole_log_fn)(void *opaque, enum pcihole_log_level level,
 
 /* Use KVM_SET_USER_MEMORY_REGION2 (needs KVM_CAP_USER_MEMORY2, Linux >= 6.8). */
 #define PCIHOLE_CTX_REGION2 (1u << 1)
+/*
+ * Allow shadowed functions (pcihole_ctx_shadow()): readonly and mmio modes;
+ * pci-hole mode refuses it (-EOPNOTSUPP: shadowed runs would need
+ * KVM_MEM_READONLY slots beside the PCI_HOLE ones, up to two more slots per
+ * shadowed function), and so does a hugetlb all-ones memfd (4 KiB shadow
+ * pages cannot be mapped inside a 2 MiB hugetlb mapping).  Costs one fd and a
+ * 16 MiB sparse memfd (pages are allocated as functions are shadowed).
+ */
+#define PCIHOLE_CTX_SHADOW (1u << 2)
+/* Most functions one context can shadow. */
+#define PCIHOLE_SHADOW_MAX 4096u
 
 /*
  * VMM-owned slots: a context with an apply callback never issues
@@ -735,6 +775,34 @@ void pcihole_ctx_destroy(struct pcihole_ctx *ctx);
 int pcihole_ctx_set_present(struct pcihole_ctx *ctx,
 			    const struct pcihole_bdf *bdf, bool present);
 
+/*
+ * Shadow @bdf (PCIHOLE_CTX_SHADOW): allocate its 4 KiB shadow page, fill it
+ * from @init (NULL: all-ones), and return a writable pointer to it in @page.
+ * The VMM keeps the page equal to what a guest read of the function's config
+ * space returns; guest reads are served from a read-only mapping of the same
+ * page with no exit (readonly mode), guest writes exit as KVM_EXIT_MMIO and
+ * pcihole_classify() says PCIHOLE_ACCESS_SHADOWED: apply the write, update the
+ * page.  Aligned 4-byte stores of the VMM are seen whole by the guest.
+ *
+ * If @bdf is present, its page joins the neighbouring runs (at most two slot
+ * deletes and one create); if absent it stays a hole until plugged, and
+ * plugging or unplugging a shadowed function then changes the mapping under
+ * the slot, never a slot.  Shadowing a shadowed function returns its page.
+ * All-or-nothing.  Returns 1 if newly shadowed, 0 if it already was,
+ * -EOPNOTSUPP without PCIHOLE_CTX_SHADOW, -ENOSPC past PCIHOLE_SHADOW_MAX,
+ * -EINVAL / -ENOENT for @bdf, or -errno.
+ */
+int pcihole_ctx_shadow(struct pcihole_ctx *ctx, const struct pcihole_bdf *bdf,
+		       const void *init, void **page);
+
+/*
+ * Stop shadowing @bdf: a present function is trapped again (its page leaves
+ * the runs: at most one slot delete and two creates) and its shadow page is
+ * freed (the pointer is invalid from then on).  All-or-nothing.  Returns 1
+ * if it was shadowed, 0 if not, or -errno.
+ */
+int pcihole_ctx_unshadow(struct pcihole_ctx *ctx, const struct pcihole_bdf *bdf);
+
 /* The mode in use (never AUTO). */
 enum pcihole_mode pcihole_ctx_mode(const struct pcihole_ctx *ctx);
 
@@ -757,7 +825,8 @@ struct pcihole_ctx_stats {
 	uint64_t mapped_bytes;		/* host address space they cover */
 	uint64_t nr_hotplugs;		/* successful presence changes */
 	uint64_t nr_replans;		/* of those, that re-planned the whole layout */
-	uint64_t reserved[6];		/* written as 0 */
+	uint64_t nr_shadowed;		/* functions with a shadow page */
+	uint64_t reserved[5];		/* written as 0 */
 };
 
 /*

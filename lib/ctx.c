@@ -47,6 +47,12 @@ struct ph_group {
 	uint8_t *hva;		/* host address of @gpa */
 };
 
+struct ph_shadow {
+	uint64_t pfn;		/* the function's page */
+	uint32_t idx;		/* its page in the shadow memfd */
+	uint32_t reserved;
+};
+
 struct ph_logq {
 	unsigned int n, dropped;
 	enum pcihole_log_level level[PH_LOGQ];
@@ -89,6 +95,14 @@ struct pcihole_ctx {
 	uint8_t *slot_used;	/* nr_slots entries */
 	uint32_t slot_hint;	/* no free id below slot_base + slot_hint */
 	uint64_t nr_hotplugs, nr_replans;
+
+	/* shadowed functions (PCIHOLE_CTX_SHADOW), sorted by pfn */
+	int allones_fd;		/* readonly: to map all-ones back under a slot */
+	int shadow_fd;
+	uint8_t *shadow_rw;	/* the VMM's writable view of every shadow page */
+	struct ph_shadow *shadows;
+	size_t nr_shadows;
+	uint8_t *shadow_used;	/* PCIHOLE_SHADOW_MAX entries */
 
 	/* scratch for re-planning, kept to avoid allocating on every hotplug */
 	struct pcihole_run *new_runs;
@@ -394,7 +408,18 @@ static int setup_backing(struct pcihole_ctx *ctx, const struct pcihole_ctx_confi
 			return ret;
 	}
 	ret = map_groups(ctx, fd);
-	/* The mappings keep the memfd alive; we need no fd of it. */
+	/*
+	 * The mappings keep the memfd alive; we need no fd of it, unless shadow
+	 * pages will have to be replaced by all-ones again.
+	 */
+	if (!ret && (ctx->flags & PCIHOLE_CTX_SHADOW)) {
+		ctx->allones_fd = fd == cfg->memfd ? ph_fcntl(fd, F_DUPFD_CLOEXEC, 0) : fd;
+		if (ctx->allones_fd < 0)
+			ret = ph_neg_errno();
+		if (fd != cfg->memfd || ret)
+			return ret;
+		return 0;
+	}
 	if (fd != cfg->memfd)
 		close(fd);
 	return ret;
@@ -489,6 +514,14 @@ static int choose_mode(struct pcihole_ctx *ctx, int vm_fd, uint32_t want,
 
 static void ctx_free(struct pcihole_ctx *ctx)
 {
+	if (ctx->shadow_rw)
+		munmap(ctx->shadow_rw, (size_t)PCIHOLE_SHADOW_MAX << PCIHOLE_PAGE_SHIFT);
+	if (ctx->shadow_fd >= 0)
+		close(ctx->shadow_fd);
+	if (ctx->allones_fd >= 0)
+		close(ctx->allones_fd);
+	free(ctx->shadows);
+	free(ctx->shadow_used);
 	pthread_mutex_destroy(&ctx->lock);
 	free(ctx->groups);
 	free(ctx->runs);
@@ -501,11 +534,38 @@ static void ctx_free(struct pcihole_ctx *ctx)
 	free(ctx);
 }
 
+/* The shadow memfd (sparse: pages exist once written) and the VMM's view of it. */
+static int setup_shadow(struct pcihole_ctx *ctx)
+{
+	size_t len = (size_t)PCIHOLE_SHADOW_MAX << PCIHOLE_PAGE_SHIFT;
+	void *p;
+
+	if (ctx->mode == PCIHOLE_MODE_PCI_HOLE) {
+		ph_log(ctx, PCIHOLE_LOG_ERR, "shadow pages: not in pci-hole mode");
+		return -EOPNOTSUPP;
+	}
+	ctx->shadows = calloc(PCIHOLE_SHADOW_MAX, sizeof(*ctx->shadows));
+	ctx->shadow_used = calloc(PCIHOLE_SHADOW_MAX, 1);
+	if (!ctx->shadows || !ctx->shadow_used)
+		return -ENOMEM;
+	ctx->shadow_fd = ph_memfd_create("pcihole-shadow", MFD_CLOEXEC);
+	if (ctx->shadow_fd < 0)
+		return ph_neg_errno();
+	if (ph_ftruncate(ctx->shadow_fd, (off_t)len))
+		return ph_neg_errno();
+	p = ph_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, ctx->shadow_fd, 0);
+	if (p == MAP_FAILED)
+		return ph_neg_errno();
+	ctx->shadow_rw = p;
+	return 0;
+}
+
 static bool config_ok(int vm_fd, const struct pcihole_ctx_config *cfg)
 {
 	size_t i;
 
-	if (cfg->reserved0 || (cfg->flags & ~(PCIHOLE_CTX_PREFAULT | PCIHOLE_CTX_REGION2)) ||
+	if (cfg->reserved0 ||
+	    (cfg->flags & ~(PCIHOLE_CTX_PREFAULT | PCIHOLE_CTX_REGION2 | PCIHOLE_CTX_SHADOW)) ||
 	    cfg->mode > PCIHOLE_MODE_MMIO || (vm_fd < 0 && !cfg->apply))
 		return false;
 	if (cfg->page_size && (cfg->page_size < PCIHOLE_PAGE_SIZE ||
@@ -565,6 +625,8 @@ int pcihole_ctx_attach(int vm_fd, struct pcihole_layout *layout,
 		return -ENOMEM;
 	pthread_mutex_init(&ctx->lock, NULL);
 	ctx->vm_fd = -1;
+	ctx->allones_fd = -1;
+	ctx->shadow_fd = -1;
 	ctx->log = cfg->log;
 	ctx->log_opaque = cfg->log_opaque;
 	if (vm_fd >= 0) {
@@ -590,6 +652,17 @@ int pcihole_ctx_attach(int vm_fd, struct pcihole_layout *layout,
 	ret = choose_mode(ctx, ctx->vm_fd, cfg->mode, cfg->caps);
 	if (ret)
 		goto err_release;
+	/* Shadow bits set on the bare layout have no pages behind them. */
+	if (ph_layout_any_shadow(layout)) {
+		ph_log(ctx, PCIHOLE_LOG_ERR, "layout has shadowed functions: shadow them through the context");
+		ret = -EINVAL;
+		goto err_release;
+	}
+	if (ctx->flags & PCIHOLE_CTX_SHADOW) {
+		ret = setup_shadow(ctx);
+		if (ret)
+			goto err_release;
+	}
 	if (ctx->mode != PCIHOLE_MODE_MMIO) {
 		ret = check_slots(ctx, cfg);
 		if (ret)
@@ -616,6 +689,10 @@ int pcihole_ctx_attach(int vm_fd, struct pcihole_layout *layout,
 	ctx->nr = (size_t)ret;
 	if (ctx->mode == PCIHOLE_MODE_READONLY) {
 		ret = setup_backing(ctx, cfg);
+		if (!ret && ctx->allones_fd >= 0 && ctx->backing == PCIHOLE_BACKING_HUGETLB) {
+			ph_log(ctx, PCIHOLE_LOG_ERR, "shadow pages need a non-hugetlb all-ones memfd");
+			ret = -EOPNOTSUPP;
+		}
 		if (ret)
 			goto err_unmap;
 	}
@@ -856,14 +933,14 @@ undo_del:
  * needs a whole re-plan (the budget would bind), -errno if a slot change
  * failed (undone).
  */
-static int local_update(struct pcihole_ctx *ctx, uint64_t pfn, bool present)
+static int local_update(struct pcihole_ctx *ctx, uint64_t pfn, bool trapped)
 {
 	struct pcihole_run add[2];
 	size_t at = run_after(ctx, pfn), nd = 0, na = 0;
 	int ret;
 
-	if (present) {
-		/* The page was a hole, so a run of the full plan holds it: split it. */
+	if (trapped) {
+		/* The page was in a run (hole or shadowed) of the full plan: split it. */
 		const struct pcihole_run *r = &ctx->runs[at];
 		uint64_t first, end;
 
@@ -904,10 +981,234 @@ static int local_update(struct pcihole_ctx *ctx, uint64_t pfn, bool present)
 		ret = replace(ctx, at, nd, add, na);
 	if (ret)
 		return ret;
-	ctx->info.hole_pages += present ? (uint64_t)-1 : 1;
-	ctx->info.covered_pages = ctx->info.hole_pages;
+	ctx->info.covered_pages += trapped ? (uint64_t)-1 : 1;
 	ctx->info.nr_runs = (uint32_t)ctx->nr;
 	ctx->info.nr_slots = (uint32_t)ctx->nr;
+	return 1;
+}
+
+/*
+ * The page @pfn stopped (@trapped false) or started being trapped: update
+ * the slots, locally where the whole plan is in slots, else by re-planning.
+ * The bits are already changed; the caller restores them on failure.
+ */
+/* The plan summary's page counts after a change the walk did not see. */
+static void count_pages(struct pcihole_ctx *ctx, int64_t holes, int64_t shadowed)
+{
+	ctx->info.hole_pages += (uint64_t)holes;
+	ctx->info.shadowed_pages += (uint64_t)shadowed;
+}
+
+static int runs_changed(struct pcihole_ctx *ctx, uint64_t pfn, bool trapped,
+			int64_t holes, int64_t shadowed)
+{
+	int ret = 0;
+
+	/* Local only while the plan is every maximal run, unclipped. */
+	if (!ctx->info.uncovered_pages && ctx->page_size <= PCIHOLE_PAGE_SIZE)
+		ret = local_update(ctx, pfn, trapped);
+	if (!ret)
+		return replan(ctx);	/* the summary is the walk's */
+	if (ret < 0)
+		return ret;
+	count_pages(ctx, holes, shadowed);
+	return 0;
+}
+
+/* ---- shadow pages ---------------------------------------------------------- */
+
+/* Index into ctx->shadows of @pfn, or where it would go (*@found false). */
+static size_t shadow_find(const struct pcihole_ctx *ctx, uint64_t pfn, bool *found)
+{
+	size_t lo = 0, hi = ctx->nr_shadows;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (ctx->shadows[mid].pfn < pfn)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = lo < ctx->nr_shadows && ctx->shadows[lo].pfn == pfn;
+	return lo;
+}
+
+/*
+ * Put the shadow page @idx (@on) or all-ones back under the host address of
+ * @pfn (readonly mode; elsewhere there is no host range).  A failed MAP_FIXED
+ * may leave the page unmapped, so the undo (@undo, outside the seam) maps the
+ * other one back.
+ */
+static int map_under(struct pcihole_ctx *ctx, uint64_t pfn, uint32_t idx, bool on,
+		     bool undo)
+{
+	uint64_t gpa = pfn << PCIHOLE_PAGE_SHIFT;
+	void *hva, *p;
+	int fd;
+	off_t off;
+
+	if (ctx->mode != PCIHOLE_MODE_READONLY)
+		return 0;
+	hva = (void *)(uintptr_t)hva_of(ctx, gpa);
+	fd = on ? ctx->shadow_fd : ctx->allones_fd;
+	/* Group ranges start chunk-aligned in both spaces: the chunk offset is gpa's. */
+	off = on ? (off_t)idx << PCIHOLE_PAGE_SHIFT : (off_t)(gpa & (ctx->chunk - 1));
+	p = undo ? mmap(hva, PCIHOLE_PAGE_SIZE, PROT_READ, MAP_SHARED | MAP_FIXED, fd, off) :
+		   ph_mmap(hva, PCIHOLE_PAGE_SIZE, PROT_READ, MAP_SHARED | MAP_FIXED, fd, off);
+	if (p != MAP_FAILED)
+		return 0;
+	ph_log(ctx, PCIHOLE_LOG_ERR, "%smap %s at gpa 0x%llx: %s", undo ? "undo: " : "",
+	       on ? "shadow page" : "all-ones", (unsigned long long)gpa, strerror(errno));
+	return ph_neg_errno();
+}
+
+int pcihole_ctx_shadow(struct pcihole_ctx *ctx, const struct pcihole_bdf *bdf,
+		       const void *init, void **page)
+{
+	struct ph_shadow sh = { 0 };
+	uint8_t *pp;
+	bool found, present;
+	size_t at;
+	uint64_t gpa;
+	int ret;
+
+	if (!ctx || !bdf || !page)
+		return -EINVAL;
+	ctx_lock(ctx);
+	ret = pcihole_layout_bdf_to_gpa(ctx->layout, bdf, &gpa);
+	if (ret)
+		goto out;
+	if (!(ctx->flags & PCIHOLE_CTX_SHADOW)) {
+		ret = -EOPNOTSUPP;
+		goto out;
+	}
+	sh.pfn = gpa >> PCIHOLE_PAGE_SHIFT;
+	at = shadow_find(ctx, sh.pfn, &found);
+	if (found) {
+		*page = ctx->shadow_rw + ((size_t)ctx->shadows[at].idx << PCIHOLE_PAGE_SHIFT);
+		ret = 0;
+		goto out;
+	}
+	if (ctx->nr_shadows == PCIHOLE_SHADOW_MAX) {
+		ret = -ENOSPC;
+		goto out;
+	}
+	while (ctx->shadow_used[sh.idx])
+		sh.idx++;
+	pp = ctx->shadow_rw + ((size_t)sh.idx << PCIHOLE_PAGE_SHIFT);
+	/* Filled before any guest can see it. */
+	if (init)
+		memcpy(pp, init, PCIHOLE_PAGE_SIZE);
+	else
+		memset(pp, 0xff, PCIHOLE_PAGE_SIZE);
+	present = pcihole_layout_is_present(ctx->layout, bdf) == 1;
+	/* Trapped until now: not under a slot yet, so the mapping shows nowhere. */
+	if (present) {
+		ret = map_under(ctx, sh.pfn, sh.idx, true, false);
+		if (ret) {
+			map_under(ctx, sh.pfn, 0, false, true);
+			goto out;
+		}
+	}
+	ph_layout_set_shadow_bit(ctx->layout, bdf, true, NULL, NULL);
+	if (present && ctx->mode != PCIHOLE_MODE_MMIO) {
+		ret = runs_changed(ctx, sh.pfn, false, 0, 1);
+		if (ret) {
+			ph_layout_set_shadow_bit(ctx->layout, bdf, false, NULL, NULL);
+			map_under(ctx, sh.pfn, 0, false, true);
+			goto out;
+		}
+	}
+	ctx->shadow_used[sh.idx] = 1;
+	memmove(&ctx->shadows[at + 1], &ctx->shadows[at],
+		(ctx->nr_shadows - at) * sizeof(*ctx->shadows));
+	ctx->shadows[at] = sh;
+	ctx->nr_shadows++;
+	*page = pp;
+	ret = 1;
+out:
+	ctx_unlock(ctx);
+	return ret;
+}
+
+int pcihole_ctx_unshadow(struct pcihole_ctx *ctx, const struct pcihole_bdf *bdf)
+{
+	bool found, present;
+	struct ph_shadow sh;
+	uint64_t gpa;
+	size_t at;
+	int ret;
+
+	if (!ctx || !bdf)
+		return -EINVAL;
+	ctx_lock(ctx);
+	ret = pcihole_layout_bdf_to_gpa(ctx->layout, bdf, &gpa);
+	if (ret || !(ctx->flags & PCIHOLE_CTX_SHADOW))
+		goto out;
+	at = shadow_find(ctx, gpa >> PCIHOLE_PAGE_SHIFT, &found);
+	if (!found)
+		goto out;
+	sh = ctx->shadows[at];
+	present = pcihole_layout_is_present(ctx->layout, bdf) == 1;
+	/*
+	 * All-ones first: for a moment the still-present function reads as
+	 * absent (as when it is being plugged), never the other way round.
+	 */
+	if (present) {
+		ret = map_under(ctx, sh.pfn, sh.idx, false, false);
+		if (ret) {
+			map_under(ctx, sh.pfn, sh.idx, true, true);
+			goto out;
+		}
+	}
+	ph_layout_set_shadow_bit(ctx->layout, bdf, false, NULL, NULL);
+	if (present && ctx->mode != PCIHOLE_MODE_MMIO) {
+		ret = runs_changed(ctx, sh.pfn, true, 0, -1);
+		if (ret) {
+			ph_layout_set_shadow_bit(ctx->layout, bdf, true, NULL, NULL);
+			map_under(ctx, sh.pfn, sh.idx, true, true);
+			goto out;
+		}
+	}
+	/* Give the memory back; the page reads zeros if reused. */
+	fallocate(ctx->shadow_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		  (off_t)sh.idx << PCIHOLE_PAGE_SHIFT, PCIHOLE_PAGE_SIZE);
+	ctx->shadow_used[sh.idx] = 0;
+	memmove(&ctx->shadows[at], &ctx->shadows[at + 1],
+		(ctx->nr_shadows - at - 1) * sizeof(*ctx->shadows));
+	ctx->nr_shadows--;
+	ret = 1;
+out:
+	ctx_unlock(ctx);
+	return ret;
+}
+
+/* Hotplug of a shadowed function: the page under the slot changes, no slot does. */
+static int set_present_shadowed(struct pcihole_ctx *ctx, const struct pcihole_bdf *bdf,
+				uint64_t pfn, uint32_t idx, bool present)
+{
+	int ret;
+
+	if (present) {
+		/* The page first: the guest may see the device a moment before the bit. */
+		ret = map_under(ctx, pfn, idx, true, false);
+		if (ret) {
+			map_under(ctx, pfn, idx, false, true);
+			return ret;
+		}
+		ph_layout_set_bit(ctx->layout, bdf, true, NULL);
+		count_pages(ctx, -1, 1);
+		return 1;
+	}
+	ph_layout_set_bit(ctx->layout, bdf, false, NULL);
+	ret = map_under(ctx, pfn, idx, false, false);
+	if (ret) {
+		map_under(ctx, pfn, idx, true, true);
+		ph_layout_set_bit(ctx->layout, bdf, true, NULL);
+		return ret;
+	}
+	count_pages(ctx, 1, -1);
 	return 1;
 }
 
@@ -921,6 +1222,23 @@ int pcihole_ctx_set_present(struct pcihole_ctx *ctx,
 	if (!ctx || !bdf)
 		return -EINVAL;
 	ctx_lock(ctx);
+	if (ctx->nr_shadows && pcihole_layout_is_shadowed(ctx->layout, bdf) == 1) {
+		bool found;
+		size_t at;
+
+		ret = pcihole_layout_is_present(ctx->layout, bdf);
+		if (ret < 0 || ret == present) {
+			ret = ret < 0 ? ret : 0;
+			goto out;
+		}
+		pcihole_layout_bdf_to_gpa(ctx->layout, bdf, &pfn);
+		pfn >>= PCIHOLE_PAGE_SHIFT;
+		at = shadow_find(ctx, pfn, &found);
+		ret = set_present_shadowed(ctx, bdf, pfn, ctx->shadows[at].idx, present);
+		if (ret > 0)
+			ctx->nr_hotplugs++;
+		goto out;
+	}
 	/*
 	 * The bit goes first.  Added: reads of the function may still hit the
 	 * old slot for a moment and see all-ones, as if the device were not yet
@@ -934,14 +1252,7 @@ int pcihole_ctx_set_present(struct pcihole_ctx *ctx,
 		goto out;
 	}
 	before = (uint32_t)ctx->nr;
-	ret = 0;
-	/* Local only while the plan is every maximal run, unclipped. */
-	if (!ctx->info.uncovered_pages && ctx->page_size <= PCIHOLE_PAGE_SIZE)
-		ret = local_update(ctx, pfn, present);
-	if (!ret)
-		ret = replan(ctx);
-	else if (ret > 0)
-		ret = 0;
+	ret = runs_changed(ctx, pfn, present, present ? -1 : 1, 0);
 	if (ret)
 		goto revert;
 	ctx->nr_hotplugs++;
@@ -1019,6 +1330,7 @@ int pcihole_ctx_stats(const struct pcihole_ctx *cctx,
 	}
 	st->nr_hotplugs = ctx->nr_hotplugs;
 	st->nr_replans = ctx->nr_replans;
+	st->nr_shadowed = ctx->nr_shadows;
 	ctx_unlock(ctx);
 	return 0;
 }

@@ -22,6 +22,8 @@ struct ph_seg {
 	uint32_t nwords;	/* npages / 64 */
 	/* One bit per function page, set = present.  Accessed with __atomic. */
 	uint64_t *present;
+	/* One bit per function page, set = shadowed (matters when present). */
+	uint64_t *shadow;
 };
 
 struct pcihole_layout {
@@ -41,6 +43,13 @@ struct pcihole_layout {
  */
 int ph_layout_set_bit(struct pcihole_layout *l, const struct pcihole_bdf *bdf,
 		      bool present, uint64_t *pfn);
+
+/* The shadow bit, like ph_layout_set_bit(); *@present gets the presence bit. */
+int ph_layout_set_shadow_bit(struct pcihole_layout *l, const struct pcihole_bdf *bdf,
+			     bool shadowed, uint64_t *pfn, bool *present);
+
+/* Is any shadow bit set (present or not)? */
+bool ph_layout_any_shadow(const struct pcihole_layout *l);
 
 /* Claim (@on) or release the layout for a context; -EBUSY if already claimed. */
 int ph_layout_claim(struct pcihole_layout *l, bool on);

@@ -55,7 +55,7 @@ int pcihole_layout_new(const struct pcihole_segment *segs, size_t nr,
 	l->by_gpa = calloc(nr, sizeof(*l->by_gpa));
 	l->by_bus = calloc(nr, sizeof(*l->by_bus));
 	/* One allocation for all bitmaps keeps pcihole_layout_free() trivial. */
-	bits = calloc(words, sizeof(*bits));
+	bits = calloc(words * 2, sizeof(*bits));
 	if (!l->segs || !l->by_gpa || !l->by_bus || !bits) {
 		free(bits);
 		pcihole_layout_free(l);
@@ -76,6 +76,11 @@ int pcihole_layout_new(const struct pcihole_segment *segs, size_t nr,
 		bits += s->nwords;
 		l->by_gpa[i] = (uint32_t)i;
 		l->by_bus[i] = (uint32_t)i;
+	}
+	/* The shadow bitmaps follow all presence bitmaps in the same allocation. */
+	for (i = 0; i < nr; i++) {
+		l->segs[i].shadow = bits;
+		bits += l->segs[i].nwords;
 	}
 	qsort_r(l->by_gpa, nr, sizeof(*l->by_gpa), cmp_base, l->segs);
 	qsort_r(l->by_bus, nr, sizeof(*l->by_bus), cmp_bus, l->segs);
@@ -193,6 +198,62 @@ int ph_layout_set_bit(struct pcihole_layout *l, const struct pcihole_bdf *bdf,
 	return 1;
 }
 
+int ph_layout_set_shadow_bit(struct pcihole_layout *l, const struct pcihole_bdf *bdf,
+			     bool shadowed, uint64_t *pfn, bool *present)
+{
+	const struct ph_seg *s;
+	uint64_t mask, old;
+	uint32_t idx;
+	int ret;
+
+	ret = locate(l, bdf, &s, &idx);
+	if (ret)
+		return ret;
+	if (pfn)
+		*pfn = s->first_pfn + idx;
+	mask = 1ULL << (idx % 64);
+	if (present)
+		*present = ph_load_word(&s->present[idx / 64]) & mask;
+	if (shadowed)
+		old = __atomic_fetch_or(&s->shadow[idx / 64], mask, __ATOMIC_RELEASE);
+	else
+		old = __atomic_fetch_and(&s->shadow[idx / 64], ~mask, __ATOMIC_RELEASE);
+	return !!(old & mask) != shadowed;
+}
+
+bool ph_layout_any_shadow(const struct pcihole_layout *l)
+{
+	size_t i;
+	uint32_t w;
+
+	for (i = 0; i < l->nr; i++)
+		for (w = 0; w < l->segs[i].nwords; w++)
+			if (ph_load_word(&l->segs[i].shadow[w]))
+				return true;
+	return false;
+}
+
+int pcihole_layout_set_shadowed(struct pcihole_layout *l,
+				const struct pcihole_bdf *bdf, bool shadowed)
+{
+	if (l && __atomic_load_n(&l->attached, __ATOMIC_ACQUIRE))
+		return -EBUSY;
+	return ph_layout_set_shadow_bit(l, bdf, shadowed, NULL, NULL);
+}
+
+int pcihole_layout_is_shadowed(const struct pcihole_layout *l,
+			       const struct pcihole_bdf *bdf)
+{
+	const struct ph_seg *s;
+	uint32_t idx;
+	int ret;
+
+	ret = locate(l, bdf, &s, &idx);
+	if (ret)
+		return ret;
+	return (ph_load_word(&s->shadow[idx / 64]) >> (idx % 64)) & 1;
+}
+
 int pcihole_layout_set_present(struct pcihole_layout *l,
 			       const struct pcihole_bdf *bdf, bool present)
 {
@@ -267,7 +328,7 @@ int pcihole_layout_gpa_to_bdf(const struct pcihole_layout *l, uint64_t gpa,
 	return 0;
 }
 
-/* What one page is: 0 no window, 1 hole, 2 present. */
+/* What one page is: an enum pcihole_access_kind. */
 static uint32_t page_kind(const struct pcihole_layout *l, uint64_t gpa)
 {
 	const struct ph_seg *s = ph_seg_by_gpa(l, gpa);
@@ -276,8 +337,15 @@ static uint32_t page_kind(const struct pcihole_layout *l, uint64_t gpa)
 	if (!s)
 		return PCIHOLE_ACCESS_NONE;
 	idx = (gpa - s->s.base) >> PCIHOLE_PAGE_SHIFT;
-	return (ph_load_word(&s->present[idx / 64]) >> (idx % 64)) & 1 ?
-	       PCIHOLE_ACCESS_FUNCTION : PCIHOLE_ACCESS_HOLE;
+	if (!((ph_load_word(&s->present[idx / 64]) >> (idx % 64)) & 1))
+		return PCIHOLE_ACCESS_HOLE;
+	return (ph_load_word(&s->shadow[idx / 64]) >> (idx % 64)) & 1 ?
+	       PCIHOLE_ACCESS_SHADOWED : PCIHOLE_ACCESS_FUNCTION;
+}
+
+static bool is_function(uint32_t kind)
+{
+	return kind == PCIHOLE_ACCESS_FUNCTION || kind == PCIHOLE_ACCESS_SHADOWED;
 }
 
 int pcihole_classify(const struct pcihole_layout *l, uint64_t gpa,
@@ -295,12 +363,12 @@ int pcihole_classify(const struct pcihole_layout *l, uint64_t gpa,
 	last = wraps ? UINT64_MAX : gpa + len - 1;
 	kind = page_kind(l, gpa);
 	/* Straddling two pages: present wins, then no window, then hole. */
-	if (kind != PCIHOLE_ACCESS_FUNCTION &&
+	if (!is_function(kind) &&
 	    (wraps || (last >> PCIHOLE_PAGE_SHIFT) != (gpa >> PCIHOLE_PAGE_SHIFT))) {
 		k2 = page_kind(l, last);
-		if (wraps && k2 != PCIHOLE_ACCESS_FUNCTION)
+		if (wraps && !is_function(k2))
 			k2 = PCIHOLE_ACCESS_NONE;
-		if (k2 == PCIHOLE_ACCESS_FUNCTION || kind == PCIHOLE_ACCESS_HOLE)
+		if (is_function(k2) || kind == PCIHOLE_ACCESS_HOLE)
 			kind = k2;
 	}
 	if (kind == PCIHOLE_ACCESS_HOLE && !is_write)

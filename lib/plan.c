@@ -14,7 +14,8 @@ struct walk {
 	struct pcihole_run *runs;
 	size_t cap;
 	size_t n;		/* runs found, even past @cap */
-	uint64_t holes;
+	uint64_t holes;		/* pages in runs: holes and shadowed */
+	uint64_t shadowed;	/* present and shadowed pages */
 	bool open;
 	uint64_t start;		/* pfn of the open run's first page */
 };
@@ -46,10 +47,15 @@ static void walk_segment(struct walk *w, const struct ph_seg *s)
 	uint32_t i;
 
 	for (i = 0; i < s->nwords; i++) {
-		uint64_t holes = ~ph_load_word(&s->present[i]);
+		uint64_t present = ph_load_word(&s->present[i]);
+		uint64_t shadowed = present & ph_load_word(&s->shadow[i]);
+		/* Runs are of the pages that need no exit on read: holes and shadowed. */
+		uint64_t holes = ~present | shadowed;
 		uint64_t pfn = s->first_pfn + (uint64_t)i * 64;
 		unsigned int pos = 0;
 
+		if (shadowed)
+			w->shadowed += (uint64_t)__builtin_popcountll(shadowed);
 		/* The common words: all hole inside a run, all present outside. */
 		if ((w->open && holes == UINT64_MAX) || (!w->open && !holes))
 			continue;
@@ -164,7 +170,8 @@ static int plan(const struct pcihole_layout *l, uint32_t budget, uint64_t page_s
 	walk_layout(l, &w);
 	n = w.n;
 	i.nr_runs = (uint32_t)n;
-	i.hole_pages = w.holes;
+	i.hole_pages = w.holes - w.shadowed;
+	i.shadowed_pages = w.shadowed;
 	if (n > w.cap) {
 		/* Nothing usable was written; report what the full plan would be. */
 		i.nr_slots = (uint32_t)(n < budget ? n : budget);
@@ -189,7 +196,7 @@ static int plan(const struct pcihole_layout *l, uint32_t budget, uint64_t page_s
 		qsort(runs, k, sizeof(*runs), cmp_gpa);
 	}
 	i.nr_slots = (uint32_t)k;
-	i.covered_pages = i.hole_pages - i.uncovered_pages;
+	i.covered_pages = w.holes - i.uncovered_pages;
 	if (info)
 		*info = i;
 	return (int)k;

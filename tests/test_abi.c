@@ -158,7 +158,8 @@ static const struct field plan_info_fields[] = {
 	F(pcihole_plan_info, nr_runs, 32, 4),
 	F(pcihole_plan_info, nr_slots, 36, 4),
 	F(pcihole_plan_info, clipped_pages, 40, 8),
-	F(pcihole_plan_info, reserved, 48, 24),
+	F(pcihole_plan_info, shadowed_pages, 48, 8),
+	F(pcihole_plan_info, reserved, 56, 16),
 };
 
 static const struct field plan_opts_fields[] = {
@@ -242,7 +243,8 @@ static const struct field ctx_stats_fields[] = {
 	F(pcihole_ctx_stats, mapped_bytes, 40, 8),
 	F(pcihole_ctx_stats, nr_hotplugs, 48, 8),
 	F(pcihole_ctx_stats, nr_replans, 56, 8),
-	F(pcihole_ctx_stats, reserved, 64, 48),
+	F(pcihole_ctx_stats, nr_shadowed, 64, 8),
+	F(pcihole_ctx_stats, reserved, 72, 40),
 };
 
 static const struct layout_check checks[] = {
@@ -320,6 +322,7 @@ static void test_enum_values(void **state)
 	assert_int_equal(PCIHOLE_ACCESS_NONE, 0);
 	assert_int_equal(PCIHOLE_ACCESS_HOLE, 1);
 	assert_int_equal(PCIHOLE_ACCESS_FUNCTION, 2);
+	assert_int_equal(PCIHOLE_ACCESS_SHADOWED, 3);
 	/* The 7.2 series' numbers, and the 6.12 backport's. */
 	assert_true(PCIHOLE_KVM_MEM_PCI_HOLE == (1u << 3));
 	assert_int_equal(PCIHOLE_KVM_CAP_PCI_HOLE_MEM, 250);

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -694,6 +695,237 @@ static void test_log_callback_reentry(void **state)
 	free(run);
 }
 
+/* ---- shadowed functions ------------------------------------------------------- */
+
+/* Three kinds of pages: runs cover holes and shadowed pages, never trapped ones. */
+static void test_three_kind_plan_oracle(void **state)
+{
+	uint64_t seed = tu_seed(0x5ad0e001), st = seed;
+	struct pcihole_run *runs = calloc(8192, sizeof(*runs));
+	unsigned int iter;
+
+	(void)state;
+	for (iter = 0; iter < 300; iter++) {
+		struct pcihole_segment seg = { .base = ECAM, .bus_start = 0,
+					       .bus_end = (uint8_t)tu_below(&st, 4) };
+		uint64_t npages = (uint64_t)(seg.bus_end + 1) * 256, p, start = 0;
+		uint64_t holes = 0, shadowed = 0;
+		struct pcihole_plan_info info;
+		struct pcihole_layout *l;
+		unsigned int i, n, k = 0;
+		int got;
+		bool open = false;
+
+		assert_int_equal(pcihole_layout_new(&seg, 1, 0, &l), 0);
+		n = (unsigned int)tu_below(&st, 80);
+		for (i = 0; i < n; i++) {
+			struct pcihole_bdf b = bdf_of((uint8_t)tu_below(&st, seg.bus_end + 1u),
+						      (uint8_t)tu_below(&st, 32),
+						      (uint8_t)tu_below(&st, 8));
+
+			/* Any mix: present, shadowed, both (shadowed), shadow bit on a hole. */
+			if (tu_below(&st, 3))
+				pcihole_layout_set_present(l, &b, true);
+			if (!tu_below(&st, 3))
+				pcihole_layout_set_shadowed(l, &b, true);
+		}
+		got = pcihole_plan(l, PCIHOLE_NO_BUDGET, runs, 8192, &info);
+		assert_true(got >= 0);
+		for (p = 0; p <= npages; p++) {
+			bool in = false;
+
+			if (p < npages) {
+				struct pcihole_bdf b = bdf_of((uint8_t)(p / 256), (uint8_t)(p / 8 % 32),
+							      (uint8_t)(p % 8));
+				int pr = pcihole_layout_is_present(l, &b);
+				int sh = pcihole_layout_is_shadowed(l, &b);
+
+				in = !pr || sh;
+				holes += !pr;
+				shadowed += pr && sh;
+				/* classify agrees with the kind */
+				assert_int_equal(pcihole_classify(l, ECAM + (p << 12), NULL, 4, true, NULL),
+						 !pr ? PCIHOLE_ACCESS_HOLE : sh ? PCIHOLE_ACCESS_SHADOWED :
+						 PCIHOLE_ACCESS_FUNCTION);
+			}
+			if (in && !open) {
+				open = true;
+				start = p;
+			} else if (!in && open) {
+				open = false;
+				if (k >= (unsigned int)got || runs[k].gpa != ECAM + (start << 12) ||
+				    runs[k].size != (p - start) << 12)
+					fail_msg("seed 0x%llx iter %u: run %u differs from the page walk",
+						 (unsigned long long)seed, iter, k);
+				k++;
+			}
+		}
+		assert_int_equal(k, (unsigned int)got);
+		assert_true(info.hole_pages == holes);
+		assert_true(info.shadowed_pages == shadowed);
+		assert_true(info.covered_pages == holes + shadowed);
+		pcihole_layout_free(l);
+	}
+	free(runs);
+}
+
+/* A shadowed function's pages through a readonly context, looked at from the host side. */
+static const volatile uint32_t *host_word(const struct vmm_slots *v, uint64_t gpa)
+{
+	unsigned int i;
+
+	for (i = 0; i < 512; i++) {
+		const struct pcihole_region2 *r = &v->have[i];
+
+		if (r->memory_size && gpa >= r->guest_phys_addr &&
+		    gpa - r->guest_phys_addr < r->memory_size)
+			return (const volatile uint32_t *)(uintptr_t)(r->userspace_addr +
+								      (gpa - r->guest_phys_addr));
+	}
+	return NULL;
+}
+
+static unsigned int count_maps(const char *needle)
+{
+	char line[512];
+	unsigned int n = 0;
+	FILE *f = fopen("/proc/self/maps", "re");
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, needle) != NULL;
+	fclose(f);
+	return n;
+}
+
+static void test_shadow_readonly_host_view(void **state)
+{
+	struct vmm_slots *v = calloc(1, sizeof(*v));
+	struct pcihole_run *runs = calloc(65536, sizeof(*runs));
+	struct pcihole_ctx_config cfg = {
+		.mode = PCIHOLE_MODE_READONLY, .nr_slots = 64, .memfd = -1,
+		.caps = &readonly_caps, .apply = vmm_apply, .apply_opaque = v,
+		.flags = PCIHOLE_CTX_SHADOW, .page_size = 4096,
+	};
+	struct pcihole_layout *l = tu_q35_layout();
+	struct pcihole_bdf dev2 = bdf_of(0, 2, 0), dev9 = bdf_of(0, 9, 0);
+	uint32_t init[1024], *page, *page9;
+	struct pcihole_ctx_stats st;
+	struct pcihole_ctx *ctx;
+	unsigned int calls, maps0, i;
+
+	(void)state;
+	for (i = 0; i < 1024; i++)
+		init[i] = 0xc0de0000u | i;
+	init[0] = 0x00021b36;			/* vendor 1b36, device 0002 */
+	pcihole_layout_set_present(l, &dev2, true);
+	assert_int_equal(pcihole_ctx_attach(-1, l, &cfg, &ctx), 0);
+	check_vmm_matches_plan(v, l, runs, 64);
+	assert_int_equal(v->creates, 2);	/* the window around 00:02.0 */
+	assert_null(host_word(v, gpa_of(0, 2, 0)));
+	maps0 = count_maps("pcihole-");
+
+	/* Shadowing a present function merges the runs around it: 2 deletes, 1 create. */
+	calls = v->calls;
+	assert_int_equal(pcihole_ctx_shadow(ctx, &dev2, init, (void **)&page), 1);
+	assert_int_equal(v->calls - calls, 3);
+	check_vmm_matches_plan(v, l, runs, 64);
+	assert_int_equal(*host_word(v, gpa_of(0, 2, 0)), 0x00021b36);
+	assert_int_equal(host_word(v, gpa_of(0, 2, 0))[0x3c / 4], 0xc0de000fu);
+	assert_int_equal(*host_word(v, gpa_of(0, 2, 1)), 0xffffffffu);	/* neighbours stay all-ones */
+	assert_int_equal(*host_word(v, gpa_of(0, 1, 7) + 0xffc), 0xffffffffu);
+	/* The VMM updates its page: the slot's host range sees it, no slot change. */
+	calls = v->calls;
+	page[1] = 0x00100007;
+	assert_int_equal(host_word(v, gpa_of(0, 2, 0))[1], 0x00100007u);
+	assert_int_equal(v->calls, calls);
+	assert_int_equal(pcihole_ctx_shadow(ctx, &dev2, NULL, (void **)&page9), 0);
+	assert_ptr_equal(page9, page);
+	assert_int_equal(pcihole_classify(l, gpa_of(0, 2, 0) + 4, NULL, 4, true, NULL),
+			 PCIHOLE_ACCESS_SHADOWED);
+
+	/* Shadow an absent function, then plug and unplug it: mappings change, never a slot. */
+	assert_int_equal(pcihole_ctx_shadow(ctx, &dev9, NULL, (void **)&page9), 1);
+	page9[0] = 0x00031b36;
+	assert_int_equal(*host_word(v, gpa_of(0, 9, 0)), 0xffffffffu);	/* absent: a hole */
+	calls = v->calls;
+	assert_int_equal(pcihole_ctx_set_present(ctx, &dev9, true), 1);
+	assert_int_equal(*host_word(v, gpa_of(0, 9, 0)), 0x00031b36u);
+	assert_int_equal(pcihole_classify(l, gpa_of(0, 9, 0), NULL, 4, true, NULL),
+			 PCIHOLE_ACCESS_SHADOWED);
+	assert_int_equal(pcihole_ctx_set_present(ctx, &dev9, false), 1);
+	assert_int_equal(*host_word(v, gpa_of(0, 9, 0)), 0xffffffffu);
+	assert_int_equal(pcihole_ctx_set_present(ctx, &dev9, true), 1);
+	assert_int_equal(v->calls, calls);
+	check_vmm_matches_plan(v, l, runs, 64);
+	assert_int_equal(pcihole_ctx_stats(ctx, &st), 0);
+	assert_true(st.nr_shadowed == 2);
+	assert_int_equal(st.nr_slots, 1);	/* every function shadowed: one slot per window */
+	/* VMAs stay bounded: at most three more per shadowed page (split + page). */
+	assert_true(count_maps("pcihole-") <= maps0 + 2 * 3);
+
+	/* Unshadow: trapped again (split), all-ones back under the host range. */
+	calls = v->calls;
+	assert_int_equal(pcihole_ctx_unshadow(ctx, &dev2), 1);
+	assert_int_equal(v->calls - calls, 3);
+	check_vmm_matches_plan(v, l, runs, 64);
+	assert_null(host_word(v, gpa_of(0, 2, 0)));
+	assert_int_equal(pcihole_ctx_unshadow(ctx, &dev2), 0);
+	assert_int_equal(pcihole_classify(l, gpa_of(0, 2, 0), NULL, 4, true, NULL),
+			 PCIHOLE_ACCESS_FUNCTION);
+	/* Unplugged while shadowed, then unshadowed: a plain hole with all-ones under it. */
+	assert_int_equal(pcihole_ctx_set_present(ctx, &dev9, false), 1);
+	assert_int_equal(pcihole_ctx_unshadow(ctx, &dev9), 1);
+	assert_int_equal(*host_word(v, gpa_of(0, 9, 0)), 0xffffffffu);
+	assert_int_equal(pcihole_ctx_detach(ctx), 0);
+	assert_int_equal(count_maps("pcihole-"), 0);
+	pcihole_layout_free(l);
+	free(v);
+	free(runs);
+}
+
+static void test_shadow_refusals(void **state)
+{
+	struct vmm_slots *v = calloc(1, sizeof(*v));
+	static const struct pcihole_caps hole_caps = { .readonly_mem = 1, .nr_memslots = 32764,
+						       .pci_hole_works = 1 };
+	struct pcihole_ctx_config cfg = {
+		.mode = PCIHOLE_MODE_PCI_HOLE, .nr_slots = 64, .memfd = -1,
+		.caps = &hole_caps, .apply = vmm_apply, .apply_opaque = v,
+		.flags = PCIHOLE_CTX_SHADOW,
+	};
+	struct pcihole_layout *l = tu_q35_layout();
+	struct pcihole_bdf b = bdf_of(0, 2, 0), bad = bdf_of(0, 32, 0);
+	struct pcihole_ctx *ctx;
+	void *page;
+
+	(void)state;
+	assert_int_equal(pcihole_ctx_attach(-1, l, &cfg, &ctx), -EOPNOTSUPP);
+	/* Without the flag: no shadow pages. */
+	cfg.mode = PCIHOLE_MODE_READONLY;
+	cfg.caps = &readonly_caps;
+	cfg.flags = 0;
+	assert_int_equal(pcihole_ctx_attach(-1, l, &cfg, &ctx), 0);
+	assert_int_equal(pcihole_ctx_shadow(ctx, &b, NULL, &page), -EOPNOTSUPP);
+	assert_int_equal(pcihole_ctx_shadow(ctx, &bad, NULL, &page), -EINVAL);
+	assert_int_equal(pcihole_layout_set_shadowed(l, &b, true), -EBUSY);
+	pcihole_ctx_destroy(ctx);
+	/* Shadow bits on a bare layout have no pages: a context refuses them. */
+	assert_int_equal(pcihole_layout_set_shadowed(l, &b, true), 1);
+	assert_int_equal(pcihole_layout_is_shadowed(l, &b), 1);
+	assert_int_equal(pcihole_ctx_attach(-1, l, &cfg, &ctx), -EINVAL);
+	assert_int_equal(pcihole_layout_set_shadowed(l, &b, false), 1);
+	/* mmio mode shadows too (the VMM answers reads from its page). */
+	cfg.mode = PCIHOLE_MODE_MMIO;
+	cfg.flags = PCIHOLE_CTX_SHADOW;
+	assert_int_equal(pcihole_ctx_attach(-1, l, &cfg, &ctx), 0);
+	assert_int_equal(pcihole_ctx_shadow(ctx, &b, NULL, &page), 1);
+	assert_int_equal(((uint8_t *)page)[4095], 0xff);
+	assert_int_equal(pcihole_ctx_detach(ctx), 0);
+	pcihole_layout_free(l);
+	free(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -708,6 +940,9 @@ int main(void)
 		cmocka_unit_test(test_apply_failure_all_or_nothing),
 		cmocka_unit_test(test_layout_one_context),
 		cmocka_unit_test(test_log_callback_reentry),
+		cmocka_unit_test(test_three_kind_plan_oracle),
+		cmocka_unit_test(test_shadow_readonly_host_view),
+		cmocka_unit_test(test_shadow_refusals),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

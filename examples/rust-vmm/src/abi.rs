@@ -117,6 +117,10 @@ mod tests {
                 off!(pcihole_plan_info, clipped_pages),
             ),
             (
+                "pcihole_plan_info.shadowed_pages",
+                off!(pcihole_plan_info, shadowed_pages),
+            ),
+            (
                 "pcihole_plan_info.reserved",
                 off!(pcihole_plan_info, reserved),
             ),

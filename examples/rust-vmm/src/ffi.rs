@@ -66,7 +66,8 @@ pub struct pcihole_plan_info {
     pub nr_runs: u32,
     pub nr_slots: u32,
     pub clipped_pages: u64,
-    pub reserved: [u64; 3],
+    pub shadowed_pages: u64,
+    pub reserved: [u64; 2],
 }
 
 /// Layout-identical to `struct kvm_userspace_memory_region` (and kvm-bindings').
