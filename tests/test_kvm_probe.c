@@ -248,7 +248,7 @@ static void test_attach_checks(void **state)
 	cfg.mode = 4;
 	assert_int_equal(pcihole_ctx_attach(vm.vm_fd, l, &cfg, &ctx), -EINVAL);
 	cfg = base_cfg(&lb);
-	cfg.flags = 4;
+	cfg.flags = 1u << 3;	/* the first unknown flag */
 	assert_int_equal(pcihole_ctx_attach(vm.vm_fd, l, &cfg, &ctx), -EINVAL);
 	cfg = base_cfg(&lb);
 	cfg.reserved[7] = 1;
