@@ -9,7 +9,9 @@
  * SecPageTables (stage-2 page tables) over the run.  Exit 0 when every scan
  * read all-ones at every hole and the device value at present functions,
  * and the exit counts are the ones each mode promises (mmio: one per hole
- * read; readonly and pci-hole: none); the times are printed, never judged.
+ * read; readonly and pci-hole: none, except for holes that share a host page
+ * with a present function on hosts with pages larger than 4 KiB, which the
+ * library leaves to the mmio path); the times are printed, never judged.
  *
  * usage: pcihole-bench-arm64 [MODE...]   (default: mmio readonly pci-hole)
  */
@@ -253,6 +255,41 @@ static long scan(struct vm *vm, const struct pcihole_layout *layout, double *sec
 	return holes;
 }
 
+/*
+ * Hole reads that must exit: all of them in mmio mode; otherwise those in a
+ * host page that also holds a present function, which no slot can cover
+ * (one 4 KiB function per page on 4 KiB hosts: none).
+ */
+static long expected_exits(const struct pcihole_layout *layout, enum pcihole_mode mode)
+{
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	long n = 0;
+	unsigned int i;
+	size_t j;
+
+	for (i = 0; i < NR_READS; i++) {
+		struct pcihole_bdf b = { .bus = (uint8_t)(i / 32), .dev = (uint8_t)(i % 32) };
+		uint64_t gpa = ECAM + ((uint64_t)i << 15);
+		bool shared = false;
+
+		if (pcihole_layout_is_present(layout, &b) == 1)
+			continue;
+		if (mode == PCIHOLE_MODE_MMIO) {
+			n++;
+			continue;
+		}
+		for (j = 0; j < NR_PRESENT; j++) {
+			uint64_t p = ECAM + ((uint64_t)present[j].bus << 20) +
+				     ((uint64_t)present[j].dev << 15) +
+				     ((uint64_t)present[j].fn << 12);
+
+			shared |= (p & ~(page - 1)) == (gpa & ~(page - 1));
+		}
+		n += shared;
+	}
+	return n;
+}
+
 int main(int argc, char **argv)
 {
 	static const char *const all[] = { "mmio", "readonly", "pci-hole" };
@@ -269,7 +306,7 @@ int main(int argc, char **argv)
 	       "TCG: times are indicative only, compare them within this run\n",
 	       sysconf(_SC_PAGESIZE), caps.readonly_mem, caps.pci_hole_cap,
 	       caps.pci_hole_works);
-	printf("BENCH | mode | hole exits first/repeat | first scan ms | repeat scan ms |"
+	printf("BENCH | mode | hole exits first/repeat (expected) | first scan ms | repeat scan ms |"
 	       " memfd KiB | mappings | slots | SecPageTables +KiB | VMAs +\n");
 	for (i = 0; i < nr; i++) {
 		struct pcihole_ctx_config cfg = { .slot_base = 1, .nr_slots = 64, .memfd = -1 };
@@ -311,15 +348,15 @@ int main(int argc, char **argv)
 		h1 = scan(&vm, layout, &t1);
 		h2 = scan(&vm, layout, &t2);
 		pcihole_ctx_stats(ctx, &st);
-		printf("BENCH | %s | %ld / %ld | %.2f | %.2f | %llu | %llu | %u | %ld | %u |\n",
-		       modes[i], h1, h2, t1 * 1e3, t2 * 1e3,
+		printf("BENCH | %s | %ld / %ld (%ld) | %.2f | %.2f | %llu | %llu | %u | %ld | %u |\n",
+		       modes[i], h1, h2, expected_exits(layout, pcihole_ctx_mode(ctx)), t1 * 1e3, t2 * 1e3,
 		       (unsigned long long)st.memfd_bytes >> 10,
 		       (unsigned long long)st.nr_mappings, st.nr_slots,
 		       meminfo_kb("SecPageTables") - pt0, nr_maps() - maps0);
 		if (h1 < 0 || h2 < 0) {
 			bad = 1;
 		} else {
-			long want = mode == PCIHOLE_MODE_MMIO ? (long)(NR_READS - NR_PRESENT) : 0;
+			long want = expected_exits(layout, pcihole_ctx_mode(ctx));
 
 			if (h1 != want || h2 != want) {
 				fprintf(stderr, "bench: %s: %ld/%ld hole exits, want %ld\n",

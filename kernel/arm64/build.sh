@@ -22,6 +22,8 @@ B="$HERE/build"
 CACHE=${PCIHOLE_ARM64_CACHE:-/var/cache/pcihole-arm64}
 KERNELS=stock,patched
 SELFTEST=0
+# The generic + x86 series; PCIHOLE_SERIES overrides it (a series in progress).
+SERIES=${PCIHOLE_SERIES:-$KDIR/patches}
 JOBS=2
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -79,7 +81,7 @@ PAGES64K_OFF="ARM64_4K_PAGES"
 series_files() {	# $1 = variant: the patches it applies, in order
 	local p
 	[ "$1" = patched ] || return 0
-	for p in "$KDIR"/patches/[0-9]*.patch "$HERE"/patches/[0-9]*.patch; do
+	for p in "$SERIES"/[0-9]*.patch "$HERE"/patches/[0-9]*.patch; do
 		[ -f "$p" ] && [ "${p##*/}" != 0000-cover-letter.patch ] && echo "$p"
 	done
 	return 0
@@ -144,7 +146,7 @@ prepare_src() {	# $1 = stock|patched: $WORK/src in that state
 	fi
 	[ "$v" = patched ] || return 0
 	[ -n "$(series_files patched)" ] ||
-		{ echo "build.sh: no patches in $KDIR/patches" >&2; exit 1; }
+		{ echo "build.sh: no patches in $SERIES" >&2; exit 1; }
 	step "apply $(series_files patched | wc -l) patches"
 	mkdir -p "$APPLIED"
 	local n=0

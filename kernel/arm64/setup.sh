@@ -6,7 +6,7 @@ set -euo pipefail
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
 apt_wait() {	# another leg's apt-get may hold the lock
-	local i
+	local _
 	for _ in $(seq 1 240); do
 		pgrep -x apt-get >/dev/null 2>&1 || pgrep -x dpkg >/dev/null 2>&1 || return 0
 		sleep 5
