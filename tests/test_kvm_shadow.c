@@ -1,0 +1,307 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+/*
+ * Shadowed functions with a real guest (readonly mode): the guest reads
+ * exactly the bytes the VMM keeps in the shadow page, with no exit, and sees
+ * updates without any slot change; its writes exit, are classified
+ * PCIHOLE_ACCESS_SHADOWED and applied; hotplug of a shadowed function changes
+ * no memslot (KVM_SET_USER_MEMORY_REGION calls counted through the apply
+ * callback, which issues them); a vCPU reading a register that another thread
+ * rewrites sees only whole values; every failing system call of
+ * pcihole_ctx_shadow() leaves everything as it was.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "sys.h"
+#include "testutil.h"
+#include "util_kvm.h"
+
+#define ECAM 0xb0000000u
+#define GPA(bus, dev, fn) (ECAM + ((uint32_t)(bus) << 20) + ((dev) << 15) + ((fn) << 12))
+#define SLOT0 40u
+#define INJECTED 1234
+
+/* The VMM's slot ids and its count of memslot changes. */
+struct vmm {
+	int vm_fd;
+	uint32_t id_of[64];
+	unsigned int ioctls;
+	struct pcihole_layout *layout;
+	uint32_t *page;		/* 00:02.0's shadow page */
+	unsigned int shadow_writes, other;
+};
+
+static int vmm_apply(void *opaque, const struct pcihole_region2 *r)
+{
+	struct vmm *v = opaque;
+	struct kvm_userspace_memory_region k = {
+		.slot = SLOT0 + r->slot, .flags = r->flags,
+		.guest_phys_addr = r->guest_phys_addr, .memory_size = r->memory_size,
+		.userspace_addr = r->userspace_addr,
+	};
+
+	v->ioctls++;
+	return ioctl(v->vm_fd, KVM_SET_USER_MEMORY_REGION, &k) ? -errno : 0;
+}
+
+/* The exit handler of a VMM with shadowed functions. */
+static void vmm_mmio(void *opaque, uint64_t gpa, uint8_t *data, uint32_t len, bool is_write)
+{
+	struct vmm *v = opaque;
+	struct pcihole_access acc;
+	int k = pcihole_classify(v->layout, gpa, data, len, is_write, &acc);
+
+	if (k == PCIHOLE_ACCESS_SHADOWED && is_write && len == 4 && !(acc.offset & 3) &&
+	    acc.bdf.dev == 2) {
+		/* The device model applies the write; here every register is plain RW. */
+		memcpy((uint8_t *)v->page + acc.offset, data, 4);
+		v->shadow_writes++;
+		return;
+	}
+	if (k != PCIHOLE_ACCESS_HOLE) {
+		v->other++;
+		if (!is_write)
+			memset(data, 0x5a, len);
+	}
+}
+
+struct fix {
+	struct tk_vm vm;
+	struct pcihole_layout *layout;
+	struct pcihole_ctx *ctx;
+	struct pcihole_caps caps;
+	struct vmm v;
+	struct tk_handlers h;
+};
+
+static void fix_setup(struct fix *f)
+{
+	struct pcihole_bdf b = { .dev = 2 };
+	struct pcihole_ctx_config cfg = {
+		.mode = PCIHOLE_MODE_READONLY, .nr_slots = 64, .memfd = -1,
+		.flags = PCIHOLE_CTX_SHADOW, .apply = vmm_apply,
+	};
+
+	memset(f, 0, sizeof(*f));
+	tk_require_mode(PCIHOLE_MODE_READONLY, &f->caps);
+	assert_int_equal(tk_vm_create(&f->vm), 0);
+	f->layout = tu_q35_layout();
+	assert_int_equal(pcihole_layout_set_present(f->layout, &b, true), 1);
+	f->v.vm_fd = f->vm.vm_fd;
+	f->v.layout = f->layout;
+	cfg.caps = &f->caps;
+	cfg.apply_opaque = &f->v;
+	assert_int_equal(pcihole_ctx_attach(f->vm.vm_fd, f->layout, &cfg, &f->ctx), 0);
+	f->h = (struct tk_handlers){ .mmio = vmm_mmio, .opaque = &f->v, .layout = f->layout };
+}
+
+static void fix_teardown(struct fix *f)
+{
+	assert_int_equal(pcihole_ctx_detach(f->ctx), 0);
+	pcihole_layout_free(f->layout);
+	tk_vm_destroy(&f->vm);
+}
+
+static void shadow_dev2(struct fix *f)
+{
+	uint32_t init[1024];
+	unsigned int i;
+
+	for (i = 0; i < 1024; i++)
+		init[i] = 0xabcd0000u | i;
+	init[0] = 0x00021b36;
+	assert_int_equal(pcihole_ctx_shadow(f->ctx, &(struct pcihole_bdf){ .dev = 2 }, init,
+					    (void **)&f->v.page), 1);
+}
+
+/* At the guest's sync point the VMM changes a register in its page. */
+static void update_at_sync(void *opaque, uint32_t val)
+{
+	struct vmm *v = opaque;
+
+	if (val == 1)
+		v->page[0x40 / 4] = 0x11223344;
+}
+
+static void test_reads_writes_updates(void **state)
+{
+	struct fix f;
+	struct tk_asm a;
+	unsigned int ioctls;
+
+	(void)state;
+	fix_setup(&f);
+	shadow_dev2(&f);
+	ioctls = f.v.ioctls;
+	/* Reads of the header, a register, the last dword; a hole; then a write and a read back. */
+	tk_asm_init(&a);
+	tk_asm_read(&a, 4, GPA(0, 2, 0), 0);
+	tk_asm_read(&a, 2, GPA(0, 2, 0) + 0x3c, 1);
+	tk_asm_read(&a, 4, GPA(0, 2, 0) + 0xffc, 2);
+	tk_asm_read(&a, 4, GPA(0, 3, 0), 3);
+	tk_asm_write32(&a, GPA(0, 2, 0) + 0x10, 0xfebc0000);
+	tk_asm_read(&a, 4, GPA(0, 2, 0) + 0x10, 4);
+	tk_asm_sync(&a, 1);
+	tk_asm_read(&a, 4, GPA(0, 2, 0) + 0x40, 5);
+	tk_asm_hlt(&a);
+	tk_vm_load(&f.vm, a.buf, a.len);
+	f.h.sync = update_at_sync;
+	assert_int_equal(tk_vm_run(&f.vm, &f.h), 0);
+	assert_int_equal((uint32_t)tk_result(&f.vm, 0), 0x00021b36);
+	assert_int_equal((uint16_t)tk_result(&f.vm, 1), 0x000f);
+	assert_int_equal((uint32_t)tk_result(&f.vm, 2), 0xabcd03ffu);
+	assert_int_equal((uint32_t)tk_result(&f.vm, 3), 0xffffffffu);
+	assert_int_equal((uint32_t)tk_result(&f.vm, 4), 0xfebc0000u);
+	assert_int_equal((uint32_t)tk_result(&f.vm, 5), 0x11223344u);
+	/* One exit: the write.  No read of the shadowed function or the hole exited. */
+	assert_int_equal(f.vm.exits_mmio, 1);
+	assert_int_equal(f.vm.exits_mmio_write, 1);
+	assert_int_equal(f.v.shadow_writes, 1);
+	assert_int_equal(f.v.other, 0);
+	assert_int_equal(f.v.ioctls, ioctls);	/* no memslot change for any of it */
+	fix_teardown(&f);
+}
+
+/* Hotplug of a shadowed function: the guest sees it come and go, no memslot moves. */
+static void test_hotplug_changes_no_memslot(void **state)
+{
+	struct pcihole_bdf b = { .dev = 2 };
+	struct fix f;
+	struct tk_asm a;
+	unsigned int ioctls, round;
+
+	(void)state;
+	fix_setup(&f);
+	shadow_dev2(&f);
+	ioctls = f.v.ioctls;
+	tk_asm_init(&a);
+	tk_asm_read(&a, 4, GPA(0, 2, 0), 0);
+	tk_asm_hlt(&a);
+	for (round = 0; round < 20; round++) {
+		bool present = round % 2;
+
+		assert_int_equal(pcihole_ctx_set_present(f.ctx, &b, present), 1);
+		tk_vm_load(&f.vm, a.buf, a.len);
+		assert_int_equal(tk_vm_run(&f.vm, &f.h), 0);
+		assert_int_equal((uint32_t)tk_result(&f.vm, 0), present ? 0x00021b36u : 0xffffffffu);
+	}
+	assert_int_equal(f.vm.exits_mmio, 0);
+	assert_int_equal(f.v.ioctls, ioctls);
+	print_message("20 hotplugs of a shadowed function: 0 KVM_SET_USER_MEMORY_REGION, 0 exits\n");
+	fix_teardown(&f);
+}
+
+/* Aligned 4-byte stores by the VMM are seen whole by a concurrently reading vCPU. */
+struct flipper {
+	volatile uint32_t *reg;
+	volatile bool stop;
+	uint64_t flips;
+};
+
+static void *flip(void *arg)
+{
+	struct flipper *fl = arg;
+
+	while (!fl->stop) {
+		__atomic_store_n(fl->reg, fl->flips & 1 ? 0x22222222u : 0x11111111u,
+				 __ATOMIC_RELAXED);
+		fl->flips++;
+	}
+	return NULL;
+}
+
+static void test_no_torn_values(void **state)
+{
+	enum { READS = 50000 };
+	struct flipper fl = { 0 };
+	unsigned int i, ones = 0, twos = 0;
+	struct fix f;
+	struct tk_asm a;
+	pthread_t t;
+
+	(void)state;
+	fix_setup(&f);
+	shadow_dev2(&f);
+	fl.reg = &f.v.page[0x10 / 4];
+	*fl.reg = 0x11111111u;
+	tk_asm_init(&a);
+	tk_asm_scan(&a, GPA(0, 2, 0) + 0x10, 0, READS);
+	tk_asm_hlt(&a);
+	tk_vm_load(&f.vm, a.buf, a.len);
+	assert_int_equal(pthread_create(&t, NULL, flip, &fl), 0);
+	assert_int_equal(tk_vm_run(&f.vm, &f.h), 0);
+	fl.stop = true;
+	pthread_join(t, NULL);
+	for (i = 0; i < READS; i++) {
+		uint32_t v = tk_scan_value(&f.vm, i);
+
+		if (v == 0x11111111u)
+			ones++;
+		else if (v == 0x22222222u)
+			twos++;
+		else
+			fail_msg("read %u: torn value 0x%08x", i, v);
+	}
+	assert_int_equal(f.vm.exits_mmio, 0);
+	print_message("%u guest reads during %llu VMM stores: %u + %u whole values, 0 torn\n",
+		      READS, (unsigned long long)fl.flips, ones, twos);
+	fix_teardown(&f);
+}
+
+/* Every failing system call along pcihole_ctx_shadow() leaves no trace. */
+static void test_shadow_fault_injection(void **state)
+{
+	struct pcihole_bdf b = { .dev = 2 };
+	struct pcihole_region before[8], now[8];
+	struct fix f;
+	struct tk_asm a;
+	uint64_t n;
+	int nb, ret;
+	void *page;
+
+	(void)state;
+	fix_setup(&f);
+	nb = pcihole_ctx_regions(f.ctx, before, 8);
+	assert_int_equal(nb, 2);
+	tk_asm_init(&a);
+	tk_asm_read(&a, 4, GPA(0, 2, 0), 0);
+	tk_asm_read(&a, 4, GPA(0, 1, 0), 1);
+	tk_asm_hlt(&a);
+	for (n = 1;; n++) {
+		ph_sys_fail_nth(n, INJECTED, PH_SYS_ALL);
+		ret = pcihole_ctx_shadow(f.ctx, &b, NULL, &page);
+		ph_sys_fail_nth(0, 0, 0);
+		if (!ph_sys_fired())
+			break;
+		assert_int_equal(ret, -INJECTED);
+		assert_int_equal(pcihole_layout_is_shadowed(f.layout, &b), 0);
+		assert_int_equal(pcihole_ctx_regions(f.ctx, now, 8), nb);
+		assert_memory_equal(now, before, sizeof(before[0]) * (size_t)nb);
+		/* The function still traps; the neighbouring hole still reads all-ones. */
+		f.vm.exits_mmio = 0;
+		tk_vm_load(&f.vm, a.buf, a.len);
+		assert_int_equal(tk_vm_run(&f.vm, &f.h), 0);
+		assert_int_equal((uint32_t)tk_result(&f.vm, 0), 0x5a5a5a5au);
+		assert_int_equal((uint32_t)tk_result(&f.vm, 1), 0xffffffffu);
+		assert_int_equal(f.vm.exits_mmio, 1);
+	}
+	assert_int_equal(ret, 1);
+	print_message("shadow: failed each of %llu calls, all undone\n", (unsigned long long)(n - 1));
+	fix_teardown(&f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_reads_writes_updates),
+		cmocka_unit_test(test_hotplug_changes_no_memslot),
+		cmocka_unit_test(test_no_torn_values),
+		cmocka_unit_test(test_shadow_fault_injection),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
