@@ -595,6 +595,56 @@ FZ_NOCOV static void fl_check_plan(struct fl *f, int change)
 /* The mmio path and conversions                                             */
 /* ------------------------------------------------------------------------ */
 
+/*
+ * pcihole_classify() against the model: any byte in a present page makes the
+ * access a function's, else any byte outside every window (or past 2^64)
+ * makes it none of ours, else it is a hole; data is filled exactly for hole
+ * reads, and the bdf and offset are the first byte's.
+ */
+FZ_NOCOV static void fl_classify(struct fl *f, uint64_t gpa, uint32_t len, bool is_write)
+{
+	bool any_present = false, any_outside = false;
+	struct pcihole_access acc;
+	uint8_t buf[16];
+	struct fl_seg *s;
+	uint32_t i, idx;
+	int want, ret;
+
+	memset(buf, 0x5a, sizeof(buf));
+	memset(&acc, 0xa5, sizeof(acc));
+	ret = pcihole_classify(f->l, gpa, buf + 4, len, is_write, &acc);
+	if (!len || len > 8) {
+		CHECK_EQ(ret, -EINVAL);
+		return;
+	}
+	for (i = 0; i < len; i++) {
+		if ((fl_u128)gpa + i > UINT64_MAX) {
+			any_outside = true;
+			continue;
+		}
+		s = fl_find_gpa(f, gpa + i, &idx);
+		if (!s)
+			any_outside = true;
+		else if (s->present[idx])
+			any_present = true;
+	}
+	want = any_present ? PCIHOLE_ACCESS_FUNCTION : any_outside ? PCIHOLE_ACCESS_NONE :
+	       PCIHOLE_ACCESS_HOLE;
+	CHECK_EQ(ret, want);
+	CHECK_EQ(acc.kind, (uint32_t)want);
+	CHECK_EQ(acc.reserved[0] | acc.reserved[1], 0);
+	for (i = 0; i < sizeof(buf); i++)
+		CHECK_EQ(buf[i], want == PCIHOLE_ACCESS_HOLE && !is_write && i >= 4 && i < 4 + len ?
+			 0xff : 0x5a);
+	s = fl_find_gpa(f, gpa, &idx);
+	if (s) {
+		struct pcihole_bdf b = fl_bdf_of(s, idx);
+
+		CHECK(!memcmp(&acc.bdf, &b, sizeof(b)));
+		CHECK_EQ(acc.offset, gpa % FL_PAGE);
+	}
+}
+
 FZ_NOCOV static void fl_probe(struct fl *f, uint64_t gpa, uint32_t len, bool is_write)
 {
 	uint8_t buf[16];
@@ -617,6 +667,7 @@ FZ_NOCOV static void fl_probe(struct fl *f, uint64_t gpa, uint32_t len, bool is_
 	}
 	for (i = 0; i < sizeof(buf); i++)
 		CHECK_EQ(buf[i], hole && !is_write && i >= 4 && i < 4 + len ? 0xff : 0x5a);
+	fl_classify(f, gpa, len, is_write);
 
 	s = fl_find_gpa(f, gpa, &idx);
 	memset(&bdf, 0xa5, sizeof(bdf));
