@@ -1063,6 +1063,26 @@ static int map_under(struct pcihole_ctx *ctx, uint64_t pfn, uint32_t idx, bool o
 	return ph_neg_errno();
 }
 
+/*
+ * @bdf's page and where its entry is (or would go) in ctx->shadows.  Returns
+ * 0, -EINVAL / -ENOENT for @bdf, -EOPNOTSUPP without PCIHOLE_CTX_SHADOW.
+ */
+static int shadow_lookup(const struct pcihole_ctx *ctx, const struct pcihole_bdf *bdf,
+			 uint64_t *pfn, size_t *at, bool *found)
+{
+	uint64_t gpa;
+	int ret;
+
+	ret = pcihole_layout_bdf_to_gpa(ctx->layout, bdf, &gpa);
+	if (ret)
+		return ret;
+	if (!(ctx->flags & PCIHOLE_CTX_SHADOW))
+		return -EOPNOTSUPP;
+	*pfn = gpa >> PCIHOLE_PAGE_SHIFT;
+	*at = shadow_find(ctx, *pfn, found);
+	return 0;
+}
+
 int pcihole_ctx_shadow(struct pcihole_ctx *ctx, const struct pcihole_bdf *bdf,
 		       const void *init, void **page)
 {
@@ -1070,21 +1090,14 @@ int pcihole_ctx_shadow(struct pcihole_ctx *ctx, const struct pcihole_bdf *bdf,
 	uint8_t *pp;
 	bool found, present;
 	size_t at;
-	uint64_t gpa;
 	int ret;
 
 	if (!ctx || !bdf || !page)
 		return -EINVAL;
 	ctx_lock(ctx);
-	ret = pcihole_layout_bdf_to_gpa(ctx->layout, bdf, &gpa);
+	ret = shadow_lookup(ctx, bdf, &sh.pfn, &at, &found);
 	if (ret)
 		goto out;
-	if (!(ctx->flags & PCIHOLE_CTX_SHADOW)) {
-		ret = -EOPNOTSUPP;
-		goto out;
-	}
-	sh.pfn = gpa >> PCIHOLE_PAGE_SHIFT;
-	at = shadow_find(ctx, sh.pfn, &found);
 	if (found) {
 		*page = ctx->shadow_rw + ((size_t)ctx->shadows[at].idx << PCIHOLE_PAGE_SHIFT);
 		ret = 0;
@@ -1111,11 +1124,11 @@ int pcihole_ctx_shadow(struct pcihole_ctx *ctx, const struct pcihole_bdf *bdf,
 			goto out;
 		}
 	}
-	ph_layout_set_shadow_bit(ctx->layout, bdf, true, NULL, NULL);
+	ph_layout_set_shadow_bit(ctx->layout, bdf, true);
 	if (present && ctx->mode != PCIHOLE_MODE_MMIO) {
 		ret = runs_changed(ctx, sh.pfn, false, 0, 1);
 		if (ret) {
-			ph_layout_set_shadow_bit(ctx->layout, bdf, false, NULL, NULL);
+			ph_layout_set_shadow_bit(ctx->layout, bdf, false);
 			map_under(ctx, sh.pfn, 0, false, true);
 			goto out;
 		}
@@ -1136,18 +1149,17 @@ int pcihole_ctx_unshadow(struct pcihole_ctx *ctx, const struct pcihole_bdf *bdf)
 {
 	bool found, present;
 	struct ph_shadow sh;
-	uint64_t gpa;
+	uint64_t pfn;
 	size_t at;
 	int ret;
 
 	if (!ctx || !bdf)
 		return -EINVAL;
 	ctx_lock(ctx);
-	ret = pcihole_layout_bdf_to_gpa(ctx->layout, bdf, &gpa);
-	if (ret || !(ctx->flags & PCIHOLE_CTX_SHADOW))
-		goto out;
-	at = shadow_find(ctx, gpa >> PCIHOLE_PAGE_SHIFT, &found);
-	if (!found)
+	ret = shadow_lookup(ctx, bdf, &pfn, &at, &found);
+	if (ret == -EOPNOTSUPP)
+		ret = 0;	/* nothing is shadowed without the flag */
+	if (ret || !found)
 		goto out;
 	sh = ctx->shadows[at];
 	present = pcihole_layout_is_present(ctx->layout, bdf) == 1;
@@ -1162,11 +1174,11 @@ int pcihole_ctx_unshadow(struct pcihole_ctx *ctx, const struct pcihole_bdf *bdf)
 			goto out;
 		}
 	}
-	ph_layout_set_shadow_bit(ctx->layout, bdf, false, NULL, NULL);
+	ph_layout_set_shadow_bit(ctx->layout, bdf, false);
 	if (present && ctx->mode != PCIHOLE_MODE_MMIO) {
 		ret = runs_changed(ctx, sh.pfn, true, 0, -1);
 		if (ret) {
-			ph_layout_set_shadow_bit(ctx->layout, bdf, true, NULL, NULL);
+			ph_layout_set_shadow_bit(ctx->layout, bdf, true);
 			map_under(ctx, sh.pfn, sh.idx, true, true);
 			goto out;
 		}
@@ -1231,9 +1243,7 @@ int pcihole_ctx_set_present(struct pcihole_ctx *ctx,
 			ret = ret < 0 ? ret : 0;
 			goto out;
 		}
-		pcihole_layout_bdf_to_gpa(ctx->layout, bdf, &pfn);
-		pfn >>= PCIHOLE_PAGE_SHIFT;
-		at = shadow_find(ctx, pfn, &found);
+		shadow_lookup(ctx, bdf, &pfn, &at, &found);
 		ret = set_present_shadowed(ctx, bdf, pfn, ctx->shadows[at].idx, present);
 		if (ret > 0)
 			ctx->nr_hotplugs++;

@@ -44,9 +44,9 @@ struct pcihole_layout {
 int ph_layout_set_bit(struct pcihole_layout *l, const struct pcihole_bdf *bdf,
 		      bool present, uint64_t *pfn);
 
-/* The shadow bit, like ph_layout_set_bit(); *@present gets the presence bit. */
+/* The shadow bit, like ph_layout_set_bit(). */
 int ph_layout_set_shadow_bit(struct pcihole_layout *l, const struct pcihole_bdf *bdf,
-			     bool shadowed, uint64_t *pfn, bool *present);
+			     bool shadowed);
 
 /* Is any shadow bit set (present or not)? */
 bool ph_layout_any_shadow(const struct pcihole_layout *l);

@@ -173,52 +173,44 @@ static int locate(const struct pcihole_layout *l, const struct pcihole_bdf *bdf,
 	return 0;
 }
 
+/* Set or clear @bdf's bit in the presence (@shadow false) or shadow bitmap; 1 if it changed. */
+static int flip_bit(struct pcihole_layout *l, const struct pcihole_bdf *bdf, bool shadow,
+		    bool on, uint64_t *pfn)
+{
+	const struct ph_seg *s;
+	uint64_t mask, old, *w;
+	uint32_t idx;
+	int ret;
+
+	ret = locate(l, bdf, &s, &idx);
+	if (ret)
+		return ret;
+	if (pfn)
+		*pfn = s->first_pfn + idx;
+	mask = 1ULL << (idx % 64);
+	w = shadow ? &s->shadow[idx / 64] : &s->present[idx / 64];
+	/* Release: a vCPU that sees the bit also sees what the VMM set up before. */
+	if (on)
+		old = __atomic_fetch_or(w, mask, __ATOMIC_RELEASE);
+	else
+		old = __atomic_fetch_and(w, ~mask, __ATOMIC_RELEASE);
+	return !!(old & mask) != on;
+}
+
 int ph_layout_set_bit(struct pcihole_layout *l, const struct pcihole_bdf *bdf,
 		      bool present, uint64_t *pfn)
 {
-	const struct ph_seg *s;
-	uint64_t mask, old;
-	uint32_t idx;
-	int ret;
+	int ret = flip_bit(l, bdf, false, present, pfn);
 
-	ret = locate(l, bdf, &s, &idx);
-	if (ret)
-		return ret;
-	if (pfn)
-		*pfn = s->first_pfn + idx;
-	mask = 1ULL << (idx % 64);
-	/* Release: a vCPU that sees the bit also sees what the VMM set up before. */
-	if (present)
-		old = __atomic_fetch_or(&s->present[idx / 64], mask, __ATOMIC_RELEASE);
-	else
-		old = __atomic_fetch_and(&s->present[idx / 64], ~mask, __ATOMIC_RELEASE);
-	if (!!(old & mask) == present)
-		return 0;
-	__atomic_add_fetch(&l->nr_present, present ? 1 : (uint64_t)-1, __ATOMIC_RELAXED);
-	return 1;
+	if (ret > 0)
+		__atomic_add_fetch(&l->nr_present, present ? 1 : (uint64_t)-1, __ATOMIC_RELAXED);
+	return ret;
 }
 
 int ph_layout_set_shadow_bit(struct pcihole_layout *l, const struct pcihole_bdf *bdf,
-			     bool shadowed, uint64_t *pfn, bool *present)
+			     bool shadowed)
 {
-	const struct ph_seg *s;
-	uint64_t mask, old;
-	uint32_t idx;
-	int ret;
-
-	ret = locate(l, bdf, &s, &idx);
-	if (ret)
-		return ret;
-	if (pfn)
-		*pfn = s->first_pfn + idx;
-	mask = 1ULL << (idx % 64);
-	if (present)
-		*present = ph_load_word(&s->present[idx / 64]) & mask;
-	if (shadowed)
-		old = __atomic_fetch_or(&s->shadow[idx / 64], mask, __ATOMIC_RELEASE);
-	else
-		old = __atomic_fetch_and(&s->shadow[idx / 64], ~mask, __ATOMIC_RELEASE);
-	return !!(old & mask) != shadowed;
+	return flip_bit(l, bdf, true, shadowed, NULL);
 }
 
 bool ph_layout_any_shadow(const struct pcihole_layout *l)
@@ -238,7 +230,7 @@ int pcihole_layout_set_shadowed(struct pcihole_layout *l,
 {
 	if (l && __atomic_load_n(&l->attached, __ATOMIC_ACQUIRE))
 		return -EBUSY;
-	return ph_layout_set_shadow_bit(l, bdf, shadowed, NULL, NULL);
+	return ph_layout_set_shadow_bit(l, bdf, shadowed);
 }
 
 int pcihole_layout_is_shadowed(const struct pcihole_layout *l,
