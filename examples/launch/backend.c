@@ -5,6 +5,7 @@
  * by hand; and hotplug, from the vCPU thread or a second one (--churn).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,8 +108,11 @@ static void lib_log_fn(void *opaque, enum pcihole_log_level level, const char *m
 
 static void __attribute__((noreturn))
 mode_unavailable(enum launch_mode mode, const struct pcihole_caps *caps,
-		 const struct lib_log *lg)
+		 const struct lib_log *lg, bool shadow)
 {
+	if (mode == LM_PCI_HOLE && shadow && caps->pci_hole_works)
+		die(EXIT_UNSUPPORTED, "mode pci-hole: no --shadow (shadowed runs would need "
+		    "KVM_MEM_READONLY slots beside the PCI_HOLE ones); use --mode readonly");
 	if (mode == LM_PCI_HOLE && !caps->pci_hole_cap)
 		die(EXIT_UNSUPPORTED, "mode pci-hole: the kernel lacks KVM_CAP_PCI_HOLE_MEM "
 		    "(capability %d, KVM_MEM_PCI_HOLE from kernel/patches)",
@@ -123,6 +127,63 @@ mode_unavailable(enum launch_mode mode, const struct pcihole_caps *caps,
 }
 
 /*
+ * Shadow pages cannot be mapped inside a 2 MiB hugetlb mapping, so with
+ * --shadow a hugetlb all-ones memfd (what pcihole_allones_memfd() prefers
+ * where the admin reserved huge pages) is replaced by an ordinary one, made
+ * the way the library makes it: 0xff, then sealed.
+ */
+static int small_allones_memfd(int *out)
+{
+	uint64_t size = PCIHOLE_ALLONES_CHUNK_DEFAULT;
+	int fd = memfd_create("pcihole-launch-allones", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	uint8_t buf[4096];
+	int r = 0;
+
+	if (fd < 0)
+		return -errno;
+	memset(buf, 0xff, sizeof(buf));
+	for (uint64_t off = 0; off < size && !r; off += sizeof(buf))
+		if (pwrite(fd, buf, sizeof(buf), (off_t)off) != (ssize_t)sizeof(buf))
+			r = -EIO;
+	if (!r && fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW |
+		       F_SEAL_SEAL) < 0)
+		r = -errno;
+	if (r) {
+		close(fd);
+		return r;
+	}
+	*out = fd;
+	return 0;
+}
+
+/*
+ * --shadow: every function gets its shadow page, filled from its device
+ * model, the ones plugged in later too (until then they stay holes, and
+ * plugging them changes a mapping under a slot, not a slot).
+ */
+static void setup_shadow(struct options *o, struct backend *b)
+{
+	uint64_t t0 = now_ns();
+	char a[PCIHOLE_BDF_STRLEN];
+
+	for (size_t i = 0; i < o->nr_fns; i++) {
+		struct function *f = &o->fns[i];
+		uint8_t page[PCIHOLE_PAGE_SIZE];
+		void *p;
+		int r;
+
+		function_page(f, page);
+		r = pcihole_ctx_shadow(b->ctx, &f->bdf, page, &p);
+		if (r < 0)
+			die(EXIT_FAIL, "pcihole_ctx_shadow(%s): %s", bdf_str(&f->bdf, a),
+			    strerror(-r));
+		f->shadow = p;
+		b->nr_shadowed++;
+	}
+	b->shadow_ns = now_ns() - t0;
+}
+
+/*
  * The library way, and what a C VMM copies: probe once per process, then
  * attach a context to the VM with a range of slot ids of its own.  The
  * context creates one slot per hole run (readonly: over one sealed all-ones
@@ -130,7 +191,7 @@ mode_unavailable(enum launch_mode mode, const struct pcihole_caps *caps,
  * whatever the slots do not.
  */
 static void setup_ctx(struct vm *vm, struct pcihole_layout *layout,
-		      const struct options *o, struct backend *b)
+		      struct options *o, struct backend *b)
 {
 	static const uint32_t lib_mode[] = {
 		[LM_AUTO] = PCIHOLE_MODE_AUTO,
@@ -152,7 +213,12 @@ static void setup_ctx(struct vm *vm, struct pcihole_layout *layout,
 	b->probe_ns = now_ns() - t0;
 
 	cfg.mode = lib_mode[o->mode];
+	/* Shadow pages live under read-only slots: auto means readonly then. */
+	if (o->shadow && o->mode == LM_AUTO)
+		cfg.mode = b->caps.readonly_mem ? PCIHOLE_MODE_READONLY : PCIHOLE_MODE_MMIO;
 	cfg.flags = o->prefault ? PCIHOLE_CTX_PREFAULT : 0;
+	if (o->shadow)
+		cfg.flags |= PCIHOLE_CTX_SHADOW;
 	cfg.slot_base = 1;			/* slot 0 is RAM */
 	cfg.nr_slots = vm->nr_memslots - 1;
 	if (o->slot_budget < cfg.nr_slots)
@@ -164,14 +230,21 @@ static void setup_ctx(struct vm *vm, struct pcihole_layout *layout,
 	 * readonly is what we will get: pci-hole needs no memory at all.
 	 */
 	cfg.memfd = -1;
-	if (o->mode == LM_READONLY ||
-	    (o->mode == LM_AUTO && !b->caps.pci_hole_works && b->caps.readonly_mem)) {
+	if (cfg.mode == PCIHOLE_MODE_READONLY ||
+	    (cfg.mode == PCIHOLE_MODE_AUTO && !b->caps.pci_hole_works && b->caps.readonly_mem)) {
 		enum pcihole_backing kind;
 
 		t0 = now_ns();
 		r = pcihole_allones_memfd(0, &cfg.memfd, &kind);
 		if (r < 0)
 			die(EXIT_FAIL, "pcihole_allones_memfd: %s", strerror(-r));
+		if (o->shadow && kind == PCIHOLE_BACKING_HUGETLB) {
+			close(cfg.memfd);
+			r = small_allones_memfd(&cfg.memfd);
+			if (r < 0)
+				die(EXIT_FAIL, "all-ones memfd for --shadow: %s", strerror(-r));
+			kind = PCIHOLE_BACKING_4K;
+		}
 		b->memfd_ns = now_ns() - t0;
 		b->memfd_backing = kind;
 	}
@@ -182,7 +255,7 @@ static void setup_ctx(struct vm *vm, struct pcihole_layout *layout,
 	t0 = now_ns();
 	r = pcihole_ctx_attach(vm->vm_fd, layout, &cfg, &b->ctx);
 	if (r == -EOPNOTSUPP)
-		mode_unavailable(o->mode, &b->caps, &lg);
+		mode_unavailable(o->mode, &b->caps, &lg, o->shadow);
 	if (r < 0)
 		die(EXIT_FAIL, "pcihole_ctx_attach: %s%s%s", strerror(-r),
 		    lg.last_err[0] ? ": " : "", lg.last_err);
@@ -191,6 +264,8 @@ static void setup_ctx(struct vm *vm, struct pcihole_layout *layout,
 	if (cfg.memfd >= 0)
 		close(cfg.memfd);
 
+	if (o->shadow)
+		setup_shadow(o, b);
 	r = pcihole_ctx_stats(b->ctx, &st);
 	if (r < 0)
 		die(EXIT_FAIL, "pcihole_ctx_stats: %s", strerror(-r));
@@ -232,7 +307,7 @@ static void setup_ctx(struct vm *vm, struct pcihole_layout *layout,
 }
 
 void setup_backend(struct vm *vm, struct pcihole_layout *layout,
-			  const struct options *o, struct backend *b)
+			  struct options *o, struct backend *b)
 {
 	memset(b, 0, sizeof(*b));
 	b->mode = o->mode;

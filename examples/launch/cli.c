@@ -38,6 +38,10 @@ static const char usage_text[] =
 	"  --scan P                 linux | firmware | brute (default linux)\n"
 	"  --repeat N               scans to run (default 1)\n"
 	"  --slots N                slot budget for the holes (default: all KVM has)\n"
+	"  --shadow                 serve the functions' config reads from shadow pages\n"
+	"                           the device model keeps current (pcihole_ctx_shadow):\n"
+	"                           reads need no exit, writes still do; readonly and\n"
+	"                           mmio modes (auto then means readonly)\n"
 	"  --no-prefault            do not pre-fault the hole slots\n"
 	"  --json                   print the results as one JSON object\n"
 	"  -v, --verbose            log what libpcihole does\n"
@@ -49,8 +53,10 @@ static const char usage_text[] =
 	"                           again and again while the guest scans (the guest\n"
 	"                           may or may not see it; everything else must hold)\n"
 	"  --bench                  run every mode side by side, each in a fresh VM, and\n"
-	"                           print one table (default devices: the q35 six,\n"
-	"                           00:00.0 00:01.0 00:02.0 00:1f.0 00:1f.2 00:1f.3)\n"
+	"                           print one table, then the config exits by class for\n"
+	"                           mmio / holes (readonly) / holes + shadow under the\n"
+	"                           linux and firmware scans (default devices: the q35\n"
+	"                           six, 00:00.0 00:01.0 00:02.0 00:1f.0 00:1f.2 00:1f.3)\n"
 	"  --plot-data FILE         with --bench: also write gnuplot columns to FILE\n"
 	"  -h, --help               this text\n"
 	"exit: 0 ok, 1 scan mismatch or VM failure, 2 bad arguments, 3 mode unavailable\n";
@@ -184,6 +190,7 @@ void parse_options(int argc, char **argv, struct options *o)
 		{ "hotplug", required_argument, NULL, 'H' },
 		{ "unplug", required_argument, NULL, 'U' },
 		{ "churn", required_argument, NULL, 'C' },
+		{ "shadow", no_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -255,6 +262,9 @@ void parse_options(int argc, char **argv, struct options *o)
 		case 'B':
 			o->bench = true;
 			break;
+		case 'W':
+			o->shadow = true;
+			break;
 		case 'D':
 			o->plot_data = optarg;
 			break;
@@ -291,6 +301,10 @@ void parse_options(int argc, char **argv, struct options *o)
 		if (o->mode == LM_NAIVE_READONLY)
 			usage_error("--churn %s: mode naive-readonly has no hotplug", o->churn);
 	}
+	if (o->shadow && o->mode == LM_NAIVE_READONLY)
+		usage_error("--shadow: mode naive-readonly has no context to shadow functions with");
+	if (o->shadow && o->bench)
+		usage_error("--shadow: not with --bench (it runs holes + shadow itself)");
 	if (o->bench && !o->nr_fns) {
 		static const char *const q35[] = {
 			"00:00.0", "00:01.0", "00:02.0", "00:1f.0,multifunction", "00:1f.2", "00:1f.3",

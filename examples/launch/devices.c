@@ -11,29 +11,65 @@
 
 #include "launch.h"
 
-static void function_init(struct function *f)
+static void put16(uint8_t *p, uint16_t v)
 {
-	uint8_t *c = f->cfg;
+	memcpy(p, &v, sizeof(v));
+}
+
+/*
+ * A function's reset state.  @idx (its place in the sorted list) gives it
+ * BAR addresses of its own, so a restore that writes another function's or
+ * a stale value shows.
+ */
+static void function_init(struct function *f, uint32_t idx)
+{
+	uint64_t bar2 = 0x100000000ull + (uint64_t)idx * BAR2_SIZE;
+	uint8_t *c = f->cfg, *m = f->wmask;
 
 	memset(f->cfg, 0, sizeof(f->cfg));
 	memset(f->wmask, 0, sizeof(f->wmask));
 	put32(c + 0x00, (uint32_t)f->device_id << 16 | VENDOR_ID);
+	put16(c + 0x04, CMD_INITIAL);
+	put16(c + 0x06, STATUS_CAP_LIST);
 	put32(c + 0x08, CLASS_CODE << 8 | 0x01);	/* revision 1 */
 	c[0x0e] = f->multifunction ? 0x80 : 0x00;	/* header type 0 */
-	put32(c + 0x10, 0);
-	put32(c + 0x14, BAR1_FLAGS);
-	put32(c + 0x18, BAR2_FLAGS);
-	put32(c + 0x2c, (uint32_t)f->device_id << 16 | VENDOR_ID);
+	put32(c + 0x10, (0xe0000000u + idx * BAR0_SIZE) | BAR0_FLAGS);
+	put32(c + 0x14, (0x1000u + (idx % 0xf0) * BAR1_SIZE) | BAR1_FLAGS);
+	put32(c + 0x18, (uint32_t)bar2 | BAR2_FLAGS);
+	put32(c + 0x1c, (uint32_t)(bar2 >> 32));
+	put16(c + 0x2c, SUBSYS_VENDOR);
+	put16(c + 0x2e, SUBSYS_ID);
+	c[0x34] = CAP_PM;
 	c[0x3d] = 1;					/* INTA# */
 
-	put32(f->wmask + 0x04, 0x0407);		/* I/O, memory, bus master, INTx disable */
-	f->wmask[0x0c] = 0xff;			/* cache line size */
-	put32(f->wmask + 0x10, BAR0_SIZE_MASK);
-	put32(f->wmask + 0x14, BAR1_SIZE_MASK);
-	put32(f->wmask + 0x18, BAR2_SIZE_MASK);
-	put32(f->wmask + 0x1c, 0xffffffff);	/* BAR2's upper half */
-	f->wmask[0x3c] = 0xff;			/* interrupt line */
+	c[CAP_PM] = 0x01;				/* PCI_CAP_ID_PM */
+	c[CAP_PM + 1] = CAP_MSI;
+	put16(c + CAP_PM + 2, PM_PMC);
+	c[CAP_MSI] = 0x05;				/* PCI_CAP_ID_MSI */
+	c[CAP_MSI + 1] = CAP_EXP;
+	put16(c + CAP_MSI + 2, MSI_FLAGS);
+	c[CAP_EXP] = 0x10;				/* PCI_CAP_ID_EXP */
+	c[CAP_EXP + 1] = 0;				/* last */
+	put16(c + CAP_EXP + 2, EXP_FLAGS);
+	put32(c + CAP_EXP + 4, EXP_DEVCAP);
+
+	put16(m + 0x04, CMD_WMASK);
+	m[0x0c] = 0xff;					/* cache line size */
+	m[0x0d] = 0xff;					/* latency timer */
+	put32(m + 0x10, ~(BAR0_SIZE - 1));
+	put32(m + 0x14, ~(BAR1_SIZE - 1));
+	put32(m + 0x18, ~(BAR2_SIZE - 1));
+	put32(m + 0x1c, 0xffffffff);			/* BAR2's upper half */
+	put32(m + 0x30, ~(ROM_SIZE - 1) | 1);		/* address and enable */
+	m[0x3c] = 0xff;					/* interrupt line */
+	put16(m + CAP_PM + 4, 0x0003);			/* PMCSR power state */
+	put16(m + CAP_MSI + 2, 0x0071);			/* MSI enable, multiple message enable */
+	put32(m + CAP_MSI + 4, 0xfffffffc);		/* message address */
+	put32(m + CAP_MSI + 8, 0xffffffff);		/* upper address */
+	put16(m + CAP_MSI + 12, 0xffff);		/* data */
+	put16(m + CAP_EXP + 8, 0x7cff);			/* device control */
 	memcpy(f->initial_bars, c + 0x10, sizeof(f->initial_bars));
+	f->initial_rom = get32(c + 0x30);
 }
 
 void function_read(const struct function *f, uint32_t off, uint8_t *data,
@@ -43,6 +79,27 @@ void function_read(const struct function *f, uint32_t off, uint8_t *data,
 		data[i] = off + i < CFG_SIZE ? f->cfg[off + i] : 0;
 }
 
+/* The whole 4 KiB config page as a guest read returns it. */
+void function_page(const struct function *f, uint8_t page[PCIHOLE_PAGE_SIZE])
+{
+	function_read(f, 0, page, PCIHOLE_PAGE_SIZE);
+}
+
+/*
+ * Bits the write mask allows change, all others (read-only registers,
+ * unimplemented BARs, the BARs' low flag bits) keep their value: a BAR
+ * written all-ones reads back its size mask.  A shadowed function's page is
+ * brought up to date before the guest runs again, one aligned 4-byte store
+ * per dword touched, so a guest reading concurrently (another vCPU) sees
+ * each register whole, old or new.
+ */
+/*
+ * Test seam: a device model that forgets to update the shadow page after a
+ * write (PCIHOLE_LAUNCH_TEST_STALE_SHADOW=1).  The guest then reads stale
+ * bytes without an exit and the checks must fail (tests/launch_shadow.sh).
+ */
+static bool test_stale_shadow;
+
 void function_write(struct function *f, uint32_t off, const uint8_t *data,
 			   uint32_t len)
 {
@@ -51,6 +108,10 @@ void function_write(struct function *f, uint32_t off, const uint8_t *data,
 
 		f->cfg[off + i] = (f->cfg[off + i] & ~m) | (data[i] & m);
 	}
+	if (!f->shadow || off >= CFG_SIZE || test_stale_shadow)
+		return;
+	for (uint32_t d = off / 4; d <= (off + len - 1) / 4 && d < CFG_SIZE / 4; d++)
+		__atomic_store_n(&f->shadow[d], get32(f->cfg + 4 * d), __ATOMIC_RELEASE);
 }
 
 static int bdf_cmp(const struct pcihole_bdf *a, const struct pcihole_bdf *b)
@@ -116,6 +177,7 @@ static void test_hide(struct options *o, struct pcihole_layout *layout)
 	const char *hide = getenv("PCIHOLE_LAUNCH_TEST_HIDE");
 	struct pcihole_bdf bdf;
 
+	test_stale_shadow = getenv("PCIHOLE_LAUNCH_TEST_STALE_SHADOW") != NULL;
 	if (!hide || !*hide)
 		return;
 	if (pcihole_bdf_parse(hide, &bdf) < 0 || !find_function(o, &bdf))
@@ -217,15 +279,129 @@ struct pcihole_layout *setup_layout(struct options *o)
 		}
 	}
 	for (size_t i = 0; i < o->nr_fns; i++)
-		function_init(&o->fns[i]);
+		function_init(&o->fns[i], (uint32_t)i);
 	test_hide(o, layout);
 	return layout;
 }
 
+/* What reading back a register after writing all-ones to it promises. */
+static uint32_t sizing_readback(const struct function *f, uint32_t off, uint32_t written)
+{
+	uint32_t m = get32(f->wmask + off);
+
+	return (get32(f->cfg + off) & ~m) | (written & m);
+}
+
+/* The bytes a scan left behind: BARs restored, and what firmware enables. */
+static bool check_state(struct function *f, unsigned int idx, unsigned int scan)
+{
+	char a[PCIHOLE_BDF_STRLEN];
+	uint16_t cmd = CMD_INITIAL | (f->fw_inited ? CMD_FW_ENABLE : 0);
+	bool ok = true;
+
+	if (memcmp(f->cfg + 0x10, f->initial_bars, sizeof(f->initial_bars)) ||
+	    get32(f->cfg + 0x30) != f->initial_rom) {
+		fprintf(stderr, PROG ": scan %u: %s: BARs not restored after sizing\n", idx,
+			bdf_str(&f->bdf, a));
+		ok = false;
+	}
+	if ((uint16_t)(f->cfg[0x04] | f->cfg[0x05] << 8) != cmd) {
+		fprintf(stderr, PROG ": scan %u: %s: command register %04x after the scan, want %04x\n",
+			idx, bdf_str(&f->bdf, a), f->cfg[0x04] | f->cfg[0x05] << 8, cmd);
+		ok = false;
+	}
+	if (scan == SCAN_FIRMWARE && f->fw_inited &&
+	    f->cfg[0x3c] != fw_irq_line(f->bdf.dev, f->cfg[0x3d])) {
+		fprintf(stderr, PROG ": scan %u: %s: interrupt line %u, want %u\n", idx,
+			bdf_str(&f->bdf, a), f->cfg[0x3c], fw_irq_line(f->bdf.dev, f->cfg[0x3d]));
+		ok = false;
+	}
+	/* What the guest reads without an exit is what the device model says. */
+	if (f->shadow) {
+		uint8_t page[PCIHOLE_PAGE_SIZE];
+
+		function_page(f, page);
+		if (memcmp(page, f->shadow, sizeof(page))) {
+			fprintf(stderr, PROG ": scan %u: %s: shadow page differs from the device model\n",
+				idx, bdf_str(&f->bdf, a));
+			ok = false;
+		}
+	}
+	return ok;
+}
+
+struct expect {
+	const char *what;
+	uint32_t got, want;
+};
+
+/*
+ * Every value the scan's reads returned, against the device model as the
+ * launcher configured it (the state before this scan's writes).
+ */
+static bool check_entry(const struct function *f, const struct guest_entry *e,
+			unsigned int idx, unsigned int scan)
+{
+	const uint8_t *c = f->cfg;
+	uint16_t cmd = CMD_INITIAL | (f->fw_inited ? CMD_FW_ENABLE : 0);
+	struct expect x[32];
+	static const char *const bar_names[6] = {
+		"BAR0 sizing", "BAR1 sizing", "BAR2 sizing", "BAR3 (BAR2 upper half) sizing",
+		"BAR4 sizing", "BAR5 sizing",
+	};
+	char a[PCIHOLE_BDF_STRLEN];
+	size_t n = 0;
+	bool ok = true;
+
+	x[n++] = (struct expect){ "id", e->id, get32(c) };
+	x[n++] = (struct expect){ "header type", e->hdr, c[0x0e] };
+	if (scan == SCAN_BRUTE)
+		goto compare;
+	x[n++] = (struct expect){ "class/revision", e->class_rev, get32(c + 0x08) };
+	x[n++] = (struct expect){ "command", e->cmd, cmd };
+	x[n++] = (struct expect){ "PCIe capability at", e->caps[CAPQ_EXP], CAP_EXP };
+	/* BAR3 is BAR2's upper half: both scans size it as such. */
+	for (unsigned int i = 0; i < 6; i++)
+		x[n++] = (struct expect){ bar_names[i], e->sizes[i],
+					  sizing_readback(f, 0x10 + 4 * i, 0xffffffff) };
+	/* Linux writes l | mask, SeaBIOS the mask alone: the ROM is off (l = 0) either way. */
+	x[n++] = (struct expect){ "ROM sizing", e->sizes[8],
+				  sizing_readback(f, 0x30, get32(c + 0x30) | ROM_MASK) };
+	if (scan == SCAN_LINUX) {
+		x[n++] = (struct expect){ "command after INTx toggle", e->cmd_toggled,
+					  cmd ^ 0x0400 };
+		x[n++] = (struct expect){ "interrupt pin/line", e->irq,
+					  c[0x3d] | (uint32_t)c[0x3c] << 8 };
+		x[n++] = (struct expect){ "subsystem", e->subsys, get32(c + 0x2c) };
+		x[n++] = (struct expect){ "EA capability at", e->caps[CAPQ_EA], 0 };
+		x[n++] = (struct expect){ "MSI capability at", e->caps[CAPQ_MSI], CAP_MSI };
+		x[n++] = (struct expect){ "MSI-X capability at", e->caps[CAPQ_MSIX], 0 };
+		x[n++] = (struct expect){ "PM capability at", e->caps[CAPQ_PM], CAP_PM };
+		x[n++] = (struct expect){ "extended config 0x100", e->ext, 0 };
+		x[n++] = (struct expect){ "PCIe flags", e->capinfo[0], EXP_FLAGS };
+		x[n++] = (struct expect){ "PCIe devcap", e->capinfo[1], EXP_DEVCAP };
+		x[n++] = (struct expect){ "MSI flags", e->capinfo[2], MSI_FLAGS };
+		x[n++] = (struct expect){ "PM PMC", e->capinfo[3], PM_PMC };
+	} else {
+		x[n++] = (struct expect){ "interrupt pin/line written", e->irq,
+					  c[0x3d] | (uint32_t)fw_irq_line(f->bdf.dev, c[0x3d]) << 8 };
+	}
+compare:
+	for (size_t i = 0; i < n; i++) {
+		if (x[i].got == x[i].want)
+			continue;
+		fprintf(stderr, PROG ": scan %u: %s: guest read %s %#x, want %#x\n", idx,
+			bdf_str(&f->bdf, a), x[i].what, x[i].got, x[i].want);
+		ok = false;
+	}
+	return ok;
+}
+
 /*
  * Check the guest's list against the configuration: every entry a
- * configured function, with the right id and header, found once; every
- * configured function found.
+ * configured function, found once, every value it read what the device
+ * model holds; every configured function found; and what the scan's writes
+ * left behind (BARs restored, the shadow page current).
  */
 bool check_scan(struct launcher *l, unsigned int idx)
 {
@@ -273,42 +449,34 @@ bool check_scan(struct launcher *l, unsigned int idx)
 		}
 		/*
 		 * A churned function can vanish between the guest's reads: then
-		 * it reads all-ones, which is what real hardware does too.
-		 * Anything else is wrong.
+		 * they read all-ones (as on hardware) and its writes are
+		 * dropped, so only its identity is checked, and that it reads
+		 * either the device or all-ones.
 		 */
-		if (e.id != get32(f->cfg) && !(f->churn && e.id == 0xffffffff)) {
-			fprintf(stderr, PROG ": scan %u: %s: guest read id %08x, want %08x\n",
-				idx, bdf_str(&bdf, a), e.id, get32(f->cfg));
-			ok = false;
+		if (f->churn) {
+			if ((e.id != get32(f->cfg) && e.id != 0xffffffff) ||
+			    (e.hdr != f->cfg[0x0e] && e.hdr != 0xff)) {
+				fprintf(stderr, PROG ": scan %u: %s: guest read id %08x header "
+					"type %02x, want %08x %02x or all-ones\n", idx,
+					bdf_str(&bdf, a), e.id, e.hdr, get32(f->cfg), f->cfg[0x0e]);
+				ok = false;
+			}
+			continue;
 		}
-		if (((e.hdr >> 16) & 0xff) != f->cfg[0x0e] && !(f->churn && e.hdr == 0xffffffff)) {
-			fprintf(stderr, PROG ": scan %u: %s: guest read header type %02x, want %02x\n",
-				idx, bdf_str(&bdf, a), (e.hdr >> 16) & 0xff, f->cfg[0x0e]);
-			ok = false;
-		}
-		if (o->scan == SCAN_FIRMWARE && e.bar0 != BAR0_SIZE_MASK &&
-		    !(f->churn && e.bar0 == 0xffffffff)) {
-			fprintf(stderr, PROG ": scan %u: %s: BAR0 sizing read %08x, want %08x\n",
-				idx, bdf_str(&bdf, a), e.bar0, BAR0_SIZE_MASK);
-			ok = false;
-		}
+		ok &= check_entry(f, &e, idx, o->scan);
 	}
 	for (size_t i = 0; i < o->nr_fns; i++) {
-		if (!o->fns[i].found && function_live(&o->fns[i], idx > 1) && !o->fns[i].churn) {
+		struct function *f = &o->fns[i];
+
+		if (!f->found && function_live(f, idx > 1) && !f->churn) {
 			fprintf(stderr, PROG ": scan %u: guest missed %s\n", idx,
-				bdf_str(&o->fns[i].bdf, a));
+				bdf_str(&f->bdf, a));
 			ok = false;
 		}
-		/*
-		 * Firmware sizing must leave every BAR as it found it (unless the
-		 * function vanished before the restoring write).
-		 */
-		if (!o->fns[i].churn && memcmp(o->fns[i].cfg + 0x10, o->fns[i].initial_bars,
-			   sizeof(o->fns[i].initial_bars))) {
-			fprintf(stderr, PROG ": scan %u: %s: BARs not restored after sizing\n",
-				idx, bdf_str(&o->fns[i].bdf, a));
-			ok = false;
-		}
+		if (f->found && o->scan == SCAN_FIRMWARE)
+			f->fw_inited = true;
+		if (!f->churn)
+			ok &= check_state(f, idx, o->scan);
 	}
 	l->scans[idx - 1].found = count;
 	l->scans[idx - 1].expected = 0;

@@ -40,12 +40,14 @@ uint64_t now_ns(void)
 void print_scan(const struct launcher *l, unsigned int idx)
 {
 	const struct scan_result *s = &l->scans[idx - 1];
+	const struct exits *e = &s->exits;
 
-	printf("scan %u/%u %s: %" PRIu64 " hole reads, %" PRIu64 " hole writes, %" PRIu64
-	       " present-function, %" PRIu64 " other exits; found %u/%u functions%s; %.3f ms\n",
-	       idx, l->o->repeat, scan_names[l->o->scan], s->exits.hole_reads,
-	       s->exits.hole_writes, s->exits.present, s->exits.other, s->found,
-	       s->expected, s->ok ? "" : " (MISMATCH)", s->wall_ns / 1e6);
+	printf("scan %u/%u %s: config exits: hole %" PRIu64 " read %" PRIu64 " write, present %"
+	       PRIu64 " read %" PRIu64 " write, shadowed %" PRIu64 " read %" PRIu64
+	       " write; %" PRIu64 " other; found %u/%u functions%s; %.3f ms\n",
+	       idx, l->o->repeat, scan_names[l->o->scan], e->hole_reads, e->hole_writes,
+	       e->present_reads, e->present_writes, e->shadow_reads, e->shadow_writes, e->other,
+	       s->found, s->expected, s->ok ? "" : " (MISMATCH)", s->wall_ns / 1e6);
 	fflush(stdout);
 }
 
@@ -87,9 +89,12 @@ void report_text(const struct launcher *l, const struct mem_usage *d)
 	const struct backend *b = &l->backend;
 	double rep = mean_repeat_ms(l);
 
-	printf("summary: mode %s (asked %s), %u slots for %u hole runs, %" PRIu64
-	       " hole pages left to mmio\n", mode_names[b->mode], mode_names[l->o->mode],
+	printf("summary: mode %s (asked %s), %u slots for %u runs, %" PRIu64
+	       " hole pages left to mmio", mode_names[b->mode], mode_names[l->o->mode],
 	       b->nr_slots, b->nr_runs, b->uncovered_pages);
+	if (l->o->shadow)
+		printf(", %u functions shadowed (%.3f ms)", b->nr_shadowed, b->shadow_ns / 1e6);
+	printf("\n");
 	printf("all-ones memory: ");
 	print_mib(b->allones_bytes);
 	printf(" (%s), %" PRIu64 " mappings over ", b->backing, b->nr_mappings);
@@ -150,6 +155,8 @@ void report_json(const struct launcher *l, const struct mem_usage *d)
 	printf("],\n");
 	printf("  \"slots\": %u,\n  \"runs\": %u,\n  \"uncovered_pages\": %" PRIu64 ",\n",
 	       b->nr_slots, b->nr_runs, b->uncovered_pages);
+	printf("  \"shadow\": %s,\n  \"shadowed\": %u,\n  \"shadow_us\": %.1f,\n",
+	       o->shadow ? "true" : "false", b->nr_shadowed, b->shadow_ns / 1e3);
 	printf("  \"backing\": \"%s\",\n  \"allones_bytes\": %" PRIu64 ",\n"
 	       "  \"mappings\": %" PRIu64 ",\n  \"mapped_bytes\": %" PRIu64 ",\n",
 	       b->backing, b->allones_bytes, b->nr_mappings, b->mapped_bytes);
@@ -186,10 +193,15 @@ void report_json(const struct launcher *l, const struct mem_usage *d)
 		const struct scan_result *s = &l->scans[i];
 
 		printf("    {\"index\": %u, \"wall_us\": %.1f, \"hole_reads\": %" PRIu64
-		       ", \"hole_writes\": %" PRIu64 ", \"present\": %" PRIu64
-		       ", \"other\": %" PRIu64 ", \"found\": %u, \"expected\": %u, \"ok\": %s}%s\n",
+		       ", \"hole_writes\": %" PRIu64 ", \"present_reads\": %" PRIu64
+		       ", \"present_writes\": %" PRIu64 ", \"shadow_reads\": %" PRIu64
+		       ", \"shadow_writes\": %" PRIu64 ", \"present\": %" PRIu64
+		       ", \"config\": %" PRIu64 ", \"other\": %" PRIu64
+		       ", \"found\": %u, \"expected\": %u, \"ok\": %s}%s\n",
 		       i + 1, s->wall_ns / 1e3, s->exits.hole_reads, s->exits.hole_writes,
-		       s->exits.present, s->exits.other, s->found, s->expected, s->ok ? "true" : "false",
+		       s->exits.present_reads, s->exits.present_writes, s->exits.shadow_reads,
+		       s->exits.shadow_writes, exits_present(&s->exits), exits_config(&s->exits),
+		       s->exits.other, s->found, s->expected, s->ok ? "true" : "false",
 		       i + 1 < l->nr_scans ? "," : "");
 	}
 	printf("  ],\n  \"ok\": %s\n}\n", l->failed ? "false" : "true");
@@ -208,6 +220,8 @@ void report_result(const struct launcher *l, const struct mem_usage *d, struct l
 	r->allones_bytes = b->allones_bytes;
 	r->pss_delta_kib = d->pss_kib;
 	r->hole_exits_first = l->scans[0].exits.hole_reads + l->scans[0].exits.hole_writes;
+	r->first = l->scans[0].exits;
+	r->nr_shadowed = b->nr_shadowed;
 	r->setup_us = b->setup_ns / 1e3;
 	r->memfd_us = b->memfd_ns / 1e3;
 	r->prefault_us = b->prefault_bytes >= 0 ? b->prefault_ns / 1e3 : -1;

@@ -123,11 +123,13 @@ void vm_destroy(struct vm *vm)
 /*
  * The heart of it, and the part a VMM copies: one pcihole_classify() call
  * per access says hole (already answered), present function (the VMM's own
- * device model gets it) or not config space.  In the slot modes only present
- * functions (and hole writes, and runs a slot budget left out) get here; in
- * mmio mode every hole read does.  The answer comes from one view of the
- * presence map, so a --churn thread flipping a function cannot make the
- * access belong to nobody: there is nothing to retry.
+ * device model gets it), shadowed function (the same; a write must also
+ * bring the shadow page up to date, which function_write() does) or not
+ * config space.  In the slot modes only present functions' accesses and
+ * shadowed functions' writes (and hole writes, and runs a slot budget left
+ * out) get here; in mmio mode every access does.  The answer comes from one
+ * view of the presence map, so a --churn thread flipping a function cannot
+ * make the access belong to nobody: there is nothing to retry.
  */
 static void handle_mmio(struct launcher *l)
 {
@@ -147,7 +149,13 @@ static void handle_mmio(struct launcher *l)
 			l->cur.hole_reads++;
 		return;
 	}
-	if (r == PCIHOLE_ACCESS_FUNCTION) {
+	if (r == PCIHOLE_ACCESS_FUNCTION || r == PCIHOLE_ACCESS_SHADOWED) {
+		bool shadowed = r == PCIHOLE_ACCESS_SHADOWED;
+
+		if (is_write)
+			++*(shadowed ? &l->cur.shadow_writes : &l->cur.present_writes);
+		else
+			++*(shadowed ? &l->cur.shadow_reads : &l->cur.present_reads);
 		/*
 		 * An access across two function pages is not a config access a
 		 * host bridge forwards: all-ones, as QEMU's pcie_mmcfg_data_read().
@@ -155,7 +163,6 @@ static void handle_mmio(struct launcher *l)
 		if (acc.offset + len > PCIHOLE_PAGE_SIZE) {
 			if (!is_write)
 				memset(run->mmio.data, 0xff, len);
-			l->cur.present++;
 			return;
 		}
 		f = find_function(l->o, &acc.bdf);
@@ -169,7 +176,6 @@ static void handle_mmio(struct launcher *l)
 			function_write(f, acc.offset, run->mmio.data, len);
 		else
 			function_read(f, acc.offset, run->mmio.data, len);
-		l->cur.present++;
 		return;
 	}
 	die(EXIT_FAIL, "guest %s of %u bytes at 0x%" PRIx64 " is outside every window (%s)",
