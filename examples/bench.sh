@@ -7,13 +7,16 @@
 # q35-like layout: segment 0 at 0xb0000000, 6 functions on bus 0 (00:00.0
 # 00:01.0 00:02.0 00:1f.0 multifunction 00:1f.2 00:1f.3), and prints one
 # table: slots, all-ones memory, setup, first-scan and repeat-scan time, hole
-# exits, and each time against mmio.
+# exits, and each time against mmio.  A second table gives the config exits
+# by class (hole / present / shadowed, read / write) of mmio, holes only
+# (readonly) and holes + shadow (readonly --shadow) under the linux and
+# firmware scans, and the share of mmio's exits each removes.
 #
 #   examples/bench.sh [--buses N] [--repeat N] [--scan linux|firmware|brute]
 #                     [--plot FILE.png] [--json] [--launcher PATH]
 #
-# The table itself comes from `pcihole-launch --bench` (which needs no shell,
-# for minimal initramfs runs such as kernel/boot.sh); this script picks the
+# The tables come from `pcihole-launch --bench` (which needs no shell, for
+# minimal initramfs runs such as kernel/boot.sh); this script picks the
 # layout, finds the launcher and draws the --plot with gnuplot.  Exit 0 when
 # every mode the kernel offers found exactly the configured functions (a mode
 # the kernel lacks is shown as n/a), 1 otherwise, 2 for bad arguments, 77
@@ -37,7 +40,7 @@ while [ $# -gt 0 ]; do
 	--plot) [ $# -ge 2 ] || usage_error "--plot needs a file name"; plot=$2; shift 2 ;;
 	--json) json=--json; shift ;;
 	--launcher) [ $# -ge 2 ] || usage_error "--launcher needs a path"; launcher=$2; shift 2 ;;
-	-h|--help) sed -n '4,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '4,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) usage_error "$1: unknown argument" ;;
 	esac
 done

@@ -25,6 +25,8 @@ struct bench_row {
 	const char *label;
 	enum launch_mode mode;
 	bool prefault;
+	bool shadow;		/* the exit-class rows: --shadow */
+	int scan;		/* the exit-class rows: their scan (-1: the bench's) */
 	int code;		/* the child's exit code */
 	struct launch_result res;
 	char *out;		/* its --json report */
@@ -75,6 +77,9 @@ static void bench_run(struct options *o, struct bench_row *row)
 			_exit(EXIT_FAIL);
 		o->mode = row->mode;
 		o->prefault = row->prefault;
+		o->shadow = row->shadow;
+		if (row->scan >= 0)
+			o->scan = (unsigned int)row->scan;
 		o->json = true;
 		o->bench = false;
 		exit(run_one(o, shared));
@@ -220,6 +225,50 @@ static void bench_table(const struct options *o, struct bench_row *rows, size_t 
 	}
 }
 
+/*
+ * The second table: config-space exits of the first scan by class, for the
+ * three ways a VMM can serve config space, under both enumerators.  Exact
+ * counts (the same on every host); "removed" is the share of mmio's config
+ * exits that no longer happen.
+ */
+static void class_table(struct bench_row *rows, size_t n)
+{
+	printf("\nConfig-space exits by class, first scan (exact on every host): hole = absent "
+	       "function,\npresent = trapped function, shadowed = function on a shadow page; "
+	       "removed = share of mmio's\nconfig exits gone.  mmio: every access exits; holes: "
+	       "readonly slots over the holes;\nholes+shadow: readonly --shadow.\n");
+	printf("\n%-9s %-13s %7s %7s %7s %7s %7s %7s %8s %8s %5s\n", "scan", "setup", "hole-rd",
+	       "hole-wr", "pres-rd", "pres-wr", "shad-rd", "shad-wr", "config", "removed", "slots");
+	for (size_t i = 0; i < n; i++) {
+		const struct bench_row *row = &rows[i];
+		const struct exits *e = &row->res.first;
+		/* Each scan's first row is its mmio baseline. */
+		const struct bench_row *base = &rows[i - i % 3];
+		char removed[16], msg[256];
+
+		if (!has_report(row)) {
+			first_line(row->err, msg, sizeof(msg));
+			printf("%-9s %-13s %s: %s\n", scan_names[row->scan], row->label,
+			       row->code == EXIT_UNSUPPORTED ? "n/a" : "FAILED", msg);
+			continue;
+		}
+		if (row == base || !has_report(base) || !exits_config(&base->res.first))
+			snprintf(removed, sizeof(removed), "-");
+		else
+			snprintf(removed, sizeof(removed), "%.1f%%",
+				 100.0 * (1.0 - (double)exits_config(e) /
+					  (double)exits_config(&base->res.first)));
+		printf("%-9s %-13s %7" PRIu64 " %7" PRIu64 " %7" PRIu64 " %7" PRIu64 " %7" PRIu64
+		       " %7" PRIu64 " %8" PRIu64 " %8s %5u\n", scan_names[row->scan], row->label,
+		       e->hole_reads, e->hole_writes, e->present_reads, e->present_writes,
+		       e->shadow_reads, e->shadow_writes, exits_config(e), removed, row->res.slots);
+		if (row->code != EXIT_OK) {
+			first_line(row->err, msg, sizeof(msg));
+			printf("%-23s FAILED: %s\n", "", msg);
+		}
+	}
+}
+
 static void json_string(const char *s)
 {
 	putchar('"');
@@ -231,7 +280,8 @@ static void json_string(const char *s)
 	putchar('"');
 }
 
-static void bench_json(const struct options *o, struct bench_row *rows, size_t n)
+static void bench_json(const struct options *o, struct bench_row *rows, size_t n,
+		       struct bench_row *cls, size_t ncls)
 {
 	printf("{\n\"bench\": {\"scan\": \"%s\", \"repeat\": %u, \"segments\": [", scan_names[o->scan],
 	       o->repeat);
@@ -255,6 +305,22 @@ static void bench_json(const struct options *o, struct bench_row *rows, size_t n
 		else
 			printf("\"report\": null}");
 		printf("%s\n", i + 1 < n ? "," : "");
+	}
+	printf("],\n\"exit_classes\": [\n");
+	for (size_t i = 0; i < ncls; i++) {
+		const struct exits *e = &cls[i].res.first;
+
+		printf("{\"scan\": \"%s\", \"setup\": \"%s\", \"exit\": %d", scan_names[cls[i].scan],
+		       cls[i].label, cls[i].code);
+		if (has_report(&cls[i]))
+			printf(", \"slots\": %u, \"shadowed\": %u, \"hole_reads\": %" PRIu64
+			       ", \"hole_writes\": %" PRIu64 ", \"present_reads\": %" PRIu64
+			       ", \"present_writes\": %" PRIu64 ", \"shadow_reads\": %" PRIu64
+			       ", \"shadow_writes\": %" PRIu64 ", \"config\": %" PRIu64,
+			       cls[i].res.slots, cls[i].res.nr_shadowed, e->hole_reads, e->hole_writes,
+			       e->present_reads, e->present_writes, e->shadow_reads, e->shadow_writes,
+			       exits_config(e));
+		printf("}%s\n", i + 1 < ncls ? "," : "");
 	}
 	printf("]\n}\n");
 }
@@ -284,14 +350,25 @@ static void bench_plot_data(const struct options *o, struct bench_row *rows, siz
 int run_bench(struct options *o)
 {
 	struct bench_row rows[] = {
-		{ .label = "mmio", .mode = LM_MMIO, .prefault = true },
-		{ .label = "naive-readonly", .mode = LM_NAIVE_READONLY, .prefault = true },
-		{ .label = "readonly", .mode = LM_READONLY, .prefault = true },
-		{ .label = "readonly-nopf", .mode = LM_READONLY, .prefault = false },
-		{ .label = "pci-hole", .mode = LM_PCI_HOLE, .prefault = true },
-		{ .label = "auto", .mode = LM_AUTO, .prefault = true },
+		{ .label = "mmio", .mode = LM_MMIO, .prefault = true, .scan = -1 },
+		{ .label = "naive-readonly", .mode = LM_NAIVE_READONLY, .prefault = true, .scan = -1 },
+		{ .label = "readonly", .mode = LM_READONLY, .prefault = true, .scan = -1 },
+		{ .label = "readonly-nopf", .mode = LM_READONLY, .prefault = false, .scan = -1 },
+		{ .label = "pci-hole", .mode = LM_PCI_HOLE, .prefault = true, .scan = -1 },
+		{ .label = "auto", .mode = LM_AUTO, .prefault = true, .scan = -1 },
 	};
-	size_t n = sizeof(rows) / sizeof(rows[0]);
+	/* Three per scan, the mmio baseline first (class_table() relies on it). */
+	struct bench_row cls[] = {
+		{ .label = "mmio", .mode = LM_MMIO, .prefault = true, .scan = SCAN_LINUX },
+		{ .label = "holes", .mode = LM_READONLY, .prefault = true, .scan = SCAN_LINUX },
+		{ .label = "holes+shadow", .mode = LM_READONLY, .prefault = true, .shadow = true,
+		  .scan = SCAN_LINUX },
+		{ .label = "mmio", .mode = LM_MMIO, .prefault = true, .scan = SCAN_FIRMWARE },
+		{ .label = "holes", .mode = LM_READONLY, .prefault = true, .scan = SCAN_FIRMWARE },
+		{ .label = "holes+shadow", .mode = LM_READONLY, .prefault = true, .shadow = true,
+		  .scan = SCAN_FIRMWARE },
+	};
+	size_t n = sizeof(rows) / sizeof(rows[0]), ncls = sizeof(cls) / sizeof(cls[0]);
 	int code = EXIT_OK;
 
 	if (o->repeat < 2)
@@ -313,21 +390,32 @@ int run_bench(struct options *o)
 		if (rows[i].code != EXIT_OK && rows[i].code != EXIT_UNSUPPORTED)
 			code = EXIT_FAIL;
 	}
+	for (size_t i = 0; i < ncls; i++) {
+		bench_run(o, &cls[i]);
+		if (cls[i].code != EXIT_OK && cls[i].code != EXIT_UNSUPPORTED)
+			code = EXIT_FAIL;
+	}
 	if (!has_report(&rows[0])) {
 		char msg[256];
 
 		first_line(rows[0].err, msg, sizeof(msg));
 		die(rows[0].code, "bench: mode mmio failed: %s", msg);
 	}
-	if (o->json)
-		bench_json(o, rows, n);
-	else
+	if (o->json) {
+		bench_json(o, rows, n, cls, ncls);
+	} else {
 		bench_table(o, rows, n);
+		class_table(cls, ncls);
+	}
 	if (o->plot_data)
 		bench_plot_data(o, rows, n);
 	for (size_t i = 0; i < n; i++) {
 		free(rows[i].out);
 		free(rows[i].err);
+	}
+	for (size_t i = 0; i < ncls; i++) {
+		free(cls[i].out);
+		free(cls[i].err);
 	}
 	return code;
 }
