@@ -40,7 +40,7 @@ while [ $# -gt 0 ]; do
 	--plot) [ $# -ge 2 ] || usage_error "--plot needs a file name"; plot=$2; shift 2 ;;
 	--json) json=--json; shift ;;
 	--launcher) [ $# -ge 2 ] || usage_error "--launcher needs a path"; launcher=$2; shift 2 ;;
-	-h|--help) sed -n '4,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '4,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) usage_error "$1: unknown argument" ;;
 	esac
 done
