@@ -10,6 +10,11 @@ if(TARGET pcihole-launch)
     COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/launch_modes.sh $<TARGET_FILE:pcihole-launch>)
   set_tests_properties(launch_modes PROPERTIES LABELS "kvm" SKIP_RETURN_CODE 77 TIMEOUT 600)
 
+  # Shadowed functions (--shadow): exits by class against tests/launch_oracle.sh.
+  add_test(NAME launch_shadow
+    COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/launch_shadow.sh $<TARGET_FILE:pcihole-launch>)
+  set_tests_properties(launch_shadow PROPERTIES LABELS "kvm" SKIP_RETURN_CODE 77 TIMEOUT 600)
+
   add_test(NAME launch_bench
     COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/launch_bench.sh ${PROJECT_SOURCE_DIR} $<TARGET_FILE:pcihole-launch>)
   set_tests_properties(launch_bench PROPERTIES LABELS "kvm" SKIP_RETURN_CODE 77 TIMEOUT 600)
