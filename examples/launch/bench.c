@@ -78,8 +78,11 @@ static void bench_run(struct options *o, struct bench_row *row)
 		o->mode = row->mode;
 		o->prefault = row->prefault;
 		o->shadow = row->shadow;
-		if (row->scan >= 0)
+		/* The exit-class rows count the first scan only. */
+		if (row->scan >= 0) {
 			o->scan = (unsigned int)row->scan;
+			o->repeat = 1;
+		}
 		o->json = true;
 		o->bench = false;
 		exit(run_one(o, shared));

@@ -23,6 +23,9 @@
  * Examples:
  *   pcihole-launch --device 00:00.0 --device 00:1f.0,multifunction \
  *                  --device 00:1f.3 --mode readonly --scan linux --repeat 3
+ *   pcihole-launch --device 00:00.0 --device 00:1f.0,multifunction \
+ *                  --device 00:1f.3 --mode readonly --shadow --scan firmware
+ *                                   # config reads of the functions too: no exit
  *   pcihole-launch --bench          # every mode side by side, q35 layout
  *   examples/bench.sh --plot b.png  # the same, plus a chart
  *
