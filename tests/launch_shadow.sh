@@ -15,6 +15,7 @@
 #     sizing protocol promises (the launcher checks every value and says ok);
 #   - readonly without --shadow: hole reads 0, present functions trapped;
 #   - a device model that leaves the shadow page stale fails (test seam);
+#   - the launcher's own (non-hugetlb) all-ones memfd works (test seam);
 #   - all functions shadowed: one slot per window; hotplug (--hotplug /
 #     --unplug) of shadowed functions changes no slot; --churn still holds;
 #   - pci-hole --shadow exits 3 with one line, naive-readonly --shadow 2.
@@ -125,6 +126,22 @@ if p.returncode != 3:
 # The same seam without --shadow changes nothing: trapped reads go to the model.
 p = launch("readonly", "linux", layout, False, env=env)
 check(p.returncode in (0, 3), "stale-shadow seam without --shadow: exit %d" % p.returncode)
+
+# Where huge pages are reserved, --shadow replaces the library's hugetlb
+# all-ones memfd by one of its own (shadow pages need 4 KiB mappings): the
+# library must accept it and the counts stay the oracle's.
+env = dict(os.environ, PCIHOLE_LAUNCH_TEST_OWN_MEMFD="1")
+p = launch("readonly", "firmware", layout, True, env=env)
+if p.returncode != 3:
+    check(p.returncode == 0, "own all-ones memfd: exit %d: %s" % (p.returncode, p.stderr.strip()))
+    if p.returncode == 0:
+        r = json.loads(p.stdout)
+        want = expected("shadow", "firmware", layout, 2)
+        print("%-36s backing %s, exits %s" % ("readonly --shadow, own memfd", r["backing"],
+              [[x[c] for c in CLASSES] for x in r["scans"]]))
+        check(r["ok"] is True and r["backing"] == "4k", "own all-ones memfd: %s" % r["backing"])
+        check([{c: x[c] for c in CLASSES} for x in r["scans"]] ==
+              [{c: w[c] for c in CLASSES} for w in want], "own all-ones memfd: exits")
 
 # Hotplug of shadowed functions: a function appears on bus 1 (it was shadowed
 # while absent), a multifunction device with function 5 appears, 00:02.0 goes
