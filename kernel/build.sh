@@ -119,25 +119,38 @@ hash_of() {	# $1 = stock|patched|debug (what the bzImage depends on) or full (ev
 		# the bzImage does not depend on the selftest's files under tools/
 		patched) series_files | xargs awk "$KERNEL_PART" ;;
 		debug) series_files | xargs awk "$KERNEL_PART"; echo "$DEBUG_ON / $DEBUG_OFF" ;;
+		# what an object tree's configuration depends on
+		stock-config|patched-config) ;;
+		debug-config) echo "$DEBUG_ON / $DEBUG_OFF" ;;
 		full) series_files | xargs cat ;;
 		esac
 	} | sha256sum | cut -c1-16
 }
 
-prepare_src() {	# $1 = stock|patched, $2 = hash: unpacked (and patched) tree
-	local v=$1 h=$2 src="$B/src-$1$SUF" p
-	[ -f "$src/.pcihole-hash" ] && [ "$(cat "$src/.pcihole-hash")" = "$h" ] && return 0
-	step "$v$SUF: unpack $TARBALL"
-	"$HERE/get-source.sh" --version "$VERSION" --unpack "$src"
-	if [ "$v" = patched ]; then
-		step "$v$SUF: apply $(series_files | wc -l) patches"
-		[ -n "$(series_files)" ] || { echo "build.sh: no patches in $PATCHDIR" >&2; exit 1; }
-		for p in $(series_files); do
-			timeout 60 patch -s -p1 -d "$src" --no-backup-if-mismatch < "$p" ||
-				{ echo "build.sh: $p does not apply" >&2; exit 1; }
-		done
+# One source tree and one object tree per version for stock and patched: the
+# patched kernel is an incremental build on top of the stock one (only what
+# the series touches recompiles), which halves the leg's cold time.  The
+# tree records its state (stock or the series' hash) in .pcihole-hash.
+TREE="$B/src$SUF"
+prepare_src() {	# $1 = stock|patched: $TREE in that state
+	local v=$1 h p state=""
+	if [ "$v" = stock ]; then h=stock; else h=$(hash_of full); fi
+	[ -f "$TREE/.pcihole-hash" ] && state=$(cat "$TREE/.pcihole-hash")
+	[ "$state" = "$h" ] && return 0
+	if [ "$state" != stock ]; then
+		# absent, or patched with another series: start from the tarball
+		step "unpack $TARBALL"
+		"$HERE/get-source.sh" --version "$VERSION" --unpack "$TREE"
+		echo stock > "$TREE/.pcihole-hash"
+		[ "$v" = stock ] && return 0
 	fi
-	echo "$h" > "$src/.pcihole-hash"
+	step "apply $(series_files | wc -l) patches ($PATCHDIR)"
+	[ -n "$(series_files)" ] || { echo "build.sh: no patches in $PATCHDIR" >&2; exit 1; }
+	for p in $(series_files); do
+		timeout 60 patch -s -p1 -d "$TREE" --no-backup-if-mismatch < "$p" ||
+			{ echo "build.sh: $p does not apply" >&2; exit 1; }
+	done
+	echo "$h" > "$TREE/.pcihole-hash"
 }
 
 set_opts() {	# $1 = .config, $2 = -e|-d, rest = options
@@ -156,33 +169,38 @@ build_variant() {	# $1 = stock|patched|debug
 		ln -sfn "$cache/bzImage" "$B/bzImage-$name"
 		return 0
 	fi
-	if [ "$v" = stock ]; then
-		src="$B/src-stock$SUF"; prepare_src stock "$h"
-	else
-		src="$B/src-patched$SUF"; prepare_src patched "$(hash_of full)"
-	fi
+	if [ "$v" = stock ]; then prepare_src stock; else prepare_src patched; fi
+	src=$TREE
 	SRC_TREE=$src
-	out="$B/out-$name"
-	rm -rf "$out"
+	# stock and patched share an object tree (same options); debug has its own
+	if [ "$v" = debug ]; then out="$B/out-debug$SUF"; else out="$B/out$SUF"; fi
 	mkdir -p "$out"
-	step "$name: configure"
-	timeout 300 make -s -C "$src" O="$out" tinyconfig >/dev/null
-	set_opts "$out/.config" -e 64BIT
-	timeout 300 make -s -C "$src" O="$out" olddefconfig >/dev/null
-	# Twice: some options only appear once their parents are on.
-	for o in 1 2; do
-		# shellcheck disable=SC2086
-		set_opts "$out/.config" -e $CONFIG_ON
-		# shellcheck disable=SC2086
-		set_opts "$out/.config" -d $CONFIG_OFF
-		if [ "$v" = debug ]; then
-			# shellcheck disable=SC2086
-			set_opts "$out/.config" -e $DEBUG_ON
-			# shellcheck disable=SC2086
-			set_opts "$out/.config" -d $DEBUG_OFF
-		fi
+	if [ -f "$out/.pcihole-config" ] && [ "$(cat "$out/.pcihole-config")" = "$(hash_of "$v-config")" ]; then
+		step "$name: olddefconfig (incremental)"
 		timeout 300 make -s -C "$src" O="$out" olddefconfig >/dev/null
-	done
+	else
+		step "$name: configure"
+		rm -rf "$out"
+		mkdir -p "$out"
+		timeout 300 make -s -C "$src" O="$out" tinyconfig >/dev/null
+		set_opts "$out/.config" -e 64BIT
+		timeout 300 make -s -C "$src" O="$out" olddefconfig >/dev/null
+		# Twice: some options only appear once their parents are on.
+		for o in 1 2; do
+			# shellcheck disable=SC2086
+			set_opts "$out/.config" -e $CONFIG_ON
+			# shellcheck disable=SC2086
+			set_opts "$out/.config" -d $CONFIG_OFF
+			if [ "$v" = debug ]; then
+				# shellcheck disable=SC2086
+				set_opts "$out/.config" -e $DEBUG_ON
+				# shellcheck disable=SC2086
+				set_opts "$out/.config" -d $DEBUG_OFF
+			fi
+			timeout 300 make -s -C "$src" O="$out" olddefconfig >/dev/null
+		done
+		hash_of "$v-config" > "$out/.pcihole-config"
+	fi
 	for o in $CONFIG_CHECK $([ "$v" = debug ] && echo "$DEBUG_CHECK"); do
 		grep -q "^CONFIG_$o=y$" "$out/.config" ||
 			{ echo "build.sh: CONFIG_$o is not =y in $out/.config" >&2; exit 1; }
@@ -198,8 +216,6 @@ build_variant() {	# $1 = stock|patched|debug
 	cp "$out/.config" "$cache/config"
 	mv "$cache/bzImage.tmp" "$cache/bzImage"
 	ln -sfn "$cache/bzImage" "$B/bzImage-$name"
-	# the object tree is only needed for incremental rebuilds by hand
-	[ -n "${PCIHOLE_KEEP_OBJ:-}" ] || rm -rf "$out"
 }
 
 # Upstream selftests that exercise memslots and the MMU; they run on the
@@ -212,17 +228,18 @@ UPSTREAM_TESTS="set_memory_region_test memslot_modification_stress_test
 build_selftest() {
 	# Built from the patched tree (uapi headers with the new flag); they
 	# run on the stock kernel too, where pci_hole_test skips.
-	local src="$B/src-patched$SUF" out="$B/selftest-out$SUF" h cache t targets
-	h=$(hash_of full)
+	local src=$TREE out="$B/selftest-out$SUF" h cache t targets
+	h=$( { hash_of full; cat "$HERE/bench/holebench.c"; } | sha256sum | cut -c1-16)
 	cache="$CACHE/selftest$SUF-$h"
 	if [ -x "$cache/pci_hole_test" ]; then
 		step "selftest$SUF: cached"
 		cp "$cache/pci_hole_test" "$B/pci_hole_test$SUF"
+		cp "$cache/holebench" "$B/holebench$SUF"
 		rm -rf "$B/selftests$SUF"
 		[ -d "$cache/upstream" ] && cp -r "$cache/upstream" "$B/selftests$SUF"
 		return 0
 	fi
-	prepare_src patched "$h"
+	prepare_src patched
 	step "selftest$SUF: headers_install"
 	rm -rf "$out"
 	mkdir -p "$out"
@@ -243,19 +260,29 @@ build_selftest() {
 	fi
 	mkdir -p "$cache.tmp/upstream"
 	cp "$out/kvm/$SELFDIR/pci_hole_test" "$cache.tmp/pci_hole_test"
+	# The READONLY-vs-PCI_HOLE benchmark (kernel/bench.sh) needs REGION2's uapi.
+	step "selftest$SUF: holebench (static)"
+	timeout 300 gcc -O2 -Wall -Wextra -Werror -static -isystem "$out/usr/include" \
+		-o "$cache.tmp/holebench" "$HERE/bench/holebench.c"
 	if [ "$VERSION" = 7.2 ]; then
 		for t in $UPSTREAM_TESTS; do cp "$out/kvm/$t" "$cache.tmp/upstream/"; done
 	fi
 	rm -rf "$cache"
 	mv "$cache.tmp" "$cache"
 	cp "$cache/pci_hole_test" "$B/pci_hole_test$SUF"
+	cp "$cache/holebench" "$B/holebench$SUF"
 	rm -rf "$B/selftests$SUF"
 	cp -r "$cache/upstream" "$B/selftests$SUF"
 }
 
 mkdir -p "$B"
-for k in ${KERNELS//,/ }; do build_variant "$k"; done
+# stock first: the patched build is incremental on top of it
+for k in stock patched debug; do
+	case ",$KERNELS," in *",$k,"*) build_variant "$k" ;; esac
+done
 [ "$SELFTEST" = 1 ] && build_selftest
+# the object trees only serve incremental builds within one run, or by hand
+[ -n "${PCIHOLE_KEEP_OBJ:-}" ] || rm -rf "$B/out$SUF" "$B/out-debug$SUF"
 step "done"
 printf '[build.sh] total %.1f s\n' "$(echo "$(date +%s.%N) - $T0" | bc)"
 ls -l "$B"/bzImage-* "$B/pci_hole_test$SUF" 2>/dev/null || true
