@@ -110,7 +110,7 @@ hash_of() {	# $1 = variant, $2 = kernel|full
 # so that the patched kernel is an incremental build on top of the stock one
 # (only what the series touches is recompiled), also across runs.  The tree
 # records which patches are applied; switching reverses them first.
-WORK="$CACHE/work"
+WORK=${PCIHOLE_ARM64_WORK:-$CACHE/work}
 APPLIED="$WORK/applied"
 
 tree_state() {	# the series applied to $WORK/src now, as a hash ("" = stock)
@@ -166,7 +166,10 @@ set_opts() {	# $1 = .config, $2 = -e|-d, rest = options
 
 configure() {	# $1 = variant, $2 = object tree
 	local v=$1 out=$2 o h
-	h=$(echo "$CONFIG_ON / $CONFIG_OFF / $v" | sha256sum | cut -c1-16)
+	# stock and patched share one configuration (the series only adds a
+	# symbol that KVM selects): keep it, and the objects, when switching
+	h=$(echo "$CONFIG_ON / $CONFIG_OFF / $([ "$v" = stock64k ] && echo "$PAGES64K_ON")" |
+	    sha256sum | cut -c1-16)
 	if [ -f "$out/.config" ] && [ "$(cat "$out/.pcihole-config" 2>/dev/null)" = "$h" ]; then
 		# the series may add Kconfig symbols: let them take their defaults
 		timeout 300 make -s -C "$WORK/src" O="$out" olddefconfig >/dev/null
