@@ -109,7 +109,7 @@ static void test_classify_kinds(void **state)
 struct churn {
 	struct pcihole_layout *l;
 	struct pcihole_bdf b;
-	volatile bool stop;
+	bool stop;		/* __atomic */
 	uint64_t flips;
 };
 
@@ -118,7 +118,7 @@ static void *churn_thread(void *arg)
 	struct churn *c = arg;
 	bool p = true;
 
-	while (!c->stop) {
+	while (!__atomic_load_n(&c->stop, __ATOMIC_RELAXED)) {
 		pcihole_layout_set_present(c->l, &c->b, p);
 		p = !p;
 		c->flips++;
@@ -149,7 +149,7 @@ static void test_classify_one_answer_under_churn(void **state)
 			funcs++;
 		}
 	}
-	c.stop = true;
+	__atomic_store_n(&c.stop, true, __ATOMIC_RELAXED);
 	pthread_join(t, NULL);
 	print_message("2M classifications during %llu flips: %llu hole, %llu function, 0 neither\n",
 		      (unsigned long long)c.flips, (unsigned long long)holes,
@@ -163,7 +163,7 @@ static void *count_reader(void *arg)
 	struct churn *c = arg;
 	size_t max = 0;
 
-	while (!c->stop) {
+	while (!__atomic_load_n(&c->stop, __ATOMIC_RELAXED)) {
 		size_t n = pcihole_layout_nr_present(c->l);
 
 		if (n > max)
@@ -186,7 +186,7 @@ static void test_nr_present_concurrent(void **state)
 
 		pcihole_layout_set_present(c.l, &b, i % 3 != 0);
 	}
-	c.stop = true;
+	__atomic_store_n(&c.stop, true, __ATOMIC_RELAXED);
 	pthread_join(t, &max);
 	assert_true((size_t)max <= 4 * 32);
 	assert_true(pcihole_layout_nr_present(c.l) <= 4 * 32);

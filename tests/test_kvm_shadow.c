@@ -198,7 +198,7 @@ static void test_hotplug_changes_no_memslot(void **state)
 /* Aligned 4-byte stores by the VMM are seen whole by a concurrently reading vCPU. */
 struct flipper {
 	volatile uint32_t *reg;
-	volatile bool stop;
+	bool stop;		/* __atomic */
 	uint64_t flips;
 };
 
@@ -206,7 +206,7 @@ static void *flip(void *arg)
 {
 	struct flipper *fl = arg;
 
-	while (!fl->stop) {
+	while (!__atomic_load_n(&fl->stop, __ATOMIC_RELAXED)) {
 		__atomic_store_n(fl->reg, fl->flips & 1 ? 0x22222222u : 0x11111111u,
 				 __ATOMIC_RELAXED);
 		fl->flips++;
@@ -234,7 +234,7 @@ static void test_no_torn_values(void **state)
 	tk_vm_load(&f.vm, a.buf, a.len);
 	assert_int_equal(pthread_create(&t, NULL, flip, &fl), 0);
 	assert_int_equal(tk_vm_run(&f.vm, &f.h), 0);
-	fl.stop = true;
+	__atomic_store_n(&fl.stop, true, __ATOMIC_RELAXED);
 	pthread_join(t, NULL);
 	for (i = 0; i < READS; i++) {
 		uint32_t v = tk_scan_value(&f.vm, i);
