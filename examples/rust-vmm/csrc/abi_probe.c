@@ -51,6 +51,8 @@ static const struct phrs_abi_entry table[] = {
 	OFF(pcihole_caps, pre_fault_memory), OFF(pcihole_caps, user_memory2),
 	OFF(pcihole_caps, pci_hole_tested), OFF(pcihole_caps, pci_hole_flag),
 	OFF(pcihole_caps, reserved),
+	SZ(pcihole_access), OFF(pcihole_access, offset), OFF(pcihole_access, bdf),
+	OFF(pcihole_access, reserved), NUM(PCIHOLE_ACCESS_SHADOWED),
 	SZ(pcihole_allones_range), OFF(pcihole_allones_range, len),
 	OFF(pcihole_allones_range, userspace_addr),
 	{ "sizeof enum pcihole_backing", sizeof(enum pcihole_backing) },

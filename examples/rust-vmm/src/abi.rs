@@ -175,6 +175,11 @@ mod tests {
                 off!(pcihole_caps, pci_hole_flag),
             ),
             ("pcihole_caps.reserved", off!(pcihole_caps, reserved)),
+            ("sizeof pcihole_access", size_of::<pcihole_access>() as u64),
+            ("pcihole_access.offset", off!(pcihole_access, offset)),
+            ("pcihole_access.bdf", off!(pcihole_access, bdf)),
+            ("pcihole_access.reserved", off!(pcihole_access, reserved)),
+            ("PCIHOLE_ACCESS_SHADOWED", PCIHOLE_ACCESS_SHADOWED as u64),
             (
                 "sizeof pcihole_allones_range",
                 size_of::<pcihole_allones_range>() as u64,

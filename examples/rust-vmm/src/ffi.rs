@@ -96,6 +96,32 @@ pub struct pcihole_caps {
     pub reserved: [u32; 5],
 }
 
+/// What one config-space access addresses (pcihole_classify).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct pcihole_access {
+    pub kind: u32,
+    pub offset: u32,
+    pub bdf: pcihole_bdf,
+    pub reserved: [u64; 2],
+}
+
+pub const PCIHOLE_ACCESS_NONE: u32 = 0;
+pub const PCIHOLE_ACCESS_HOLE: u32 = 1;
+pub const PCIHOLE_ACCESS_FUNCTION: u32 = 2;
+pub const PCIHOLE_ACCESS_SHADOWED: u32 = 3;
+
+/// The exit handler's one answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// In no ECAM window: not config space.
+    None,
+    /// An absent function: the read is filled with all-ones, the write dropped.
+    Hole,
+    /// A present function (shadowed or not) and the register offset.
+    Function(pcihole_bdf, u32),
+}
+
 /// One run's all-ones host range (pcihole_allones_map_run).
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -144,6 +170,14 @@ extern "C" {
         data: *mut c_void,
         len: u32,
         is_write: bool,
+    ) -> c_int;
+    pub fn pcihole_classify(
+        layout: *const pcihole_layout,
+        gpa: u64,
+        data: *mut c_void,
+        len: u32,
+        is_write: bool,
+        acc: *mut pcihole_access,
     ) -> c_int;
     pub fn pcihole_plan_count(layout: *const pcihole_layout) -> usize;
     pub fn pcihole_plan(
@@ -312,6 +346,29 @@ impl Layout {
             )
         })
         .map(|r| r == 1)
+    }
+
+    /// The exit handler's one question, answered from one consistent view of
+    /// the presence map (lock-free; safe against a concurrent hotplug).
+    pub fn classify(&self, gpa: u64, data: &mut [u8], is_write: bool) -> Result<Access> {
+        let mut acc = pcihole_access::default();
+        let kind = check("pcihole_classify", unsafe {
+            pcihole_classify(
+                self.ptr,
+                gpa,
+                data.as_mut_ptr() as *mut c_void,
+                data.len() as u32,
+                is_write,
+                &mut acc,
+            )
+        })? as u32;
+        Ok(match kind {
+            PCIHOLE_ACCESS_HOLE => Access::Hole,
+            PCIHOLE_ACCESS_FUNCTION | PCIHOLE_ACCESS_SHADOWED => {
+                Access::Function(acc.bdf, acc.offset)
+            }
+            _ => Access::None,
+        })
     }
 
     /// All maximal hole runs (`budget` None) or the `budget` most useful ones.

@@ -16,7 +16,8 @@ use vm_memory::{
 };
 
 use crate::ffi::{
-    self, pcihole_bdf, pcihole_run, AllOnes, AllOnesMapping, Layout, PCIHOLE_KVM_MEM_PCI_HOLE,
+    self, pcihole_bdf, pcihole_run, Access, AllOnes, AllOnesMapping, Layout,
+    PCIHOLE_KVM_MEM_PCI_HOLE,
 };
 use crate::kvm::{kvm_userspace_memory_region, Kvm, VcpuExit, VcpuFd, VmFd, KVM_MEM_READONLY};
 
@@ -446,31 +447,30 @@ impl Vm {
                         break Err(Error::Guest(format!("MMIO of {} bytes at {:#x}", len, gpa)));
                     }
                     let data = &mut vcpu.mmio_data()[..len as usize];
-                    match self.layout.mmio_access(gpa, data, is_write) {
-                        Ok(true) if is_write => ex.hole_writes += 1,
-                        Ok(true) => ex.hole_reads += 1,
-                        Ok(false) => match self.layout.gpa_to_bdf(gpa) {
-                            Some((bdf, off)) => {
-                                let dev = match self.devices.iter().find(|d| d.bdf == bdf) {
-                                    Some(d) => d,
-                                    None => {
-                                        break Err(Error::Guest(format!(
-                                            "mmio path refused {:#x} ({}) but no device is there",
-                                            gpa, bdf
-                                        )))
-                                    }
-                                };
-                                if is_write {
-                                    ex.dev_writes += 1;
-                                } else {
-                                    dev.config_read(off, data);
-                                    ex.dev_reads += 1;
+                    // One call, one answer: no "is it present?" followed by a second question.
+                    match self.layout.classify(gpa, data, is_write) {
+                        Ok(Access::Hole) if is_write => ex.hole_writes += 1,
+                        Ok(Access::Hole) => ex.hole_reads += 1,
+                        Ok(Access::Function(bdf, off)) => {
+                            let dev = match self.devices.iter().find(|d| d.bdf == bdf) {
+                                Some(d) => d,
+                                None => {
+                                    break Err(Error::Guest(format!(
+                                        "classify said present at {:#x} ({}) but no device is there",
+                                        gpa, bdf
+                                    )))
                                 }
+                            };
+                            if is_write {
+                                ex.dev_writes += 1;
+                            } else {
+                                dev.config_read(off, data);
+                                ex.dev_reads += 1;
                             }
-                            None => {
-                                break Err(Error::Guest(format!("MMIO outside ECAM at {:#x}", gpa)))
-                            }
-                        },
+                        }
+                        Ok(Access::None) => {
+                            break Err(Error::Guest(format!("MMIO outside ECAM at {:#x}", gpa)))
+                        }
                         Err(e) => break Err(e.into()),
                     }
                 }
