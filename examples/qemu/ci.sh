@@ -19,6 +19,10 @@
 #                            [--report FILE] [--qtests]
 #   --report FILE  write the side-by-side table (markdown) to FILE
 #   --qtests       also build and run QEMU's q35/PCIe qtests (build.sh --qtest)
+#   --cases REGEX  run only the cases whose name matches (debugging; the
+#                  checks then fail for the missing ones)
+#   --l2-base ARGS L2 command line instead of "quiet initcall_debug"
+#   --l2-cpu CPU   L2 -cpu (default host,-xsave: see l1-init.sh)
 # Logs: examples/qemu/build/l1-<kernel>.log.  Exit 0 only if every check passed.
 set -euo pipefail
 
@@ -29,13 +33,19 @@ KERNELS="stock,patched"
 TIMEOUT=900
 REPORT=""
 QTESTS=0
+CASES=""
+L2BASE=""
+L2CPU=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--kernel) KERNELS="$2"; shift 2 ;;
 	--timeout) TIMEOUT="$2"; shift 2 ;;
 	--report) REPORT="$2"; shift 2 ;;
 	--qtests) QTESTS=1; shift ;;
-	-h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+	--cases) CASES="$2"; shift 2 ;;
+	--l2-base) L2BASE="$2"; shift 2 ;;
+	--l2-cpu) L2CPU="$2"; shift 2 ;;
+	-h|--help) sed -n '2,27p' "$0"; exit 0 ;;
 	*) echo "qemu/ci.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -121,6 +131,12 @@ q35-portio-off|q35,pcihole=off|pci=noecam $QA|$DEV|-
 q35-portio-auto|q35,pcihole=auto|pci=noecam $QA|$DEV|-
 microvm-hotplug|$MV,pcihole=auto|$MA l2hotplug=0x1af4:0x1044|$DEV|$HP
 EOF
+if [ -n "$CASES" ]; then
+	grep -E "^($CASES)\|" "$R/opt/cases" > "$R/opt/cases.sel" || true
+	mv "$R/opt/cases.sel" "$R/opt/cases"
+fi
+[ -z "$L2BASE" ] || printf '%s\n' "$L2BASE" > "$R/opt/l2-base"
+[ -z "$L2CPU" ] || printf '%s\n' "$L2CPU" > "$R/opt/l2-cpu"
 (cd "$R" && find . | cpio -o -H newc --quiet | gzip -1) > "$W/l1-initrd.gz"
 printf '[qemu/ci.sh] initramfs: L1 %s, L2 %s\n' "$(du -h "$W/l1-initrd.gz" | cut -f1)" \
 	"$(du -h "$W/l2-initrd.gz" | cut -f1)"

@@ -7,7 +7,8 @@
 # usage: kernel/guest/build.sh [-j N] [--print]
 #   --print  print the cached bzImage's path (building it first if needed)
 #
-# Output: kernel/guest/build/bzImage (symlink into the cache).
+# Output: kernel/guest/build/bzImage (symlink into the cache), with .config and
+# System.map beside it in the cache.
 # Cache: $PCIHOLE_GUEST_CACHE (default /var/cache/pcihole-guest)/<hash>/bzImage,
 # hash = sha256 of the source package version, BUILD_REV (bump it when a
 # change to this script changes the kernel), the config and the patches.  A
@@ -47,7 +48,7 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 SRCVER=$(dpkg-query -W -f='${Version}' linux-source-7.2 2>/dev/null || stat -c %s "$TARBALL")
-BUILD_REV=1
+BUILD_REV=2
 HASH=$( { echo "$SRCVER $BUILD_REV"; cat "$HERE/config" "$HERE"/patches/*.patch; } |
 	sha256sum | cut -c1-16)
 OUT="$CACHE/$HASH"
@@ -56,15 +57,21 @@ if [ -f "$OUT/bzImage" ]; then
 	log "cached: $OUT/bzImage"
 else
 	T0=$SECONDS
-	mkdir -p "$CACHE"
-	W=$(mktemp -d "$CACHE/work.XXXXXX")
-	trap 'rm -rf "$W"' EXIT
-	tar -xJf "$TARBALL" -C "$W"
-	S=$(find "$W" -mindepth 1 -maxdepth 1 -type d | head -1)
-	for p in "$HERE"/patches/*.patch; do
-		patch -s -p1 -d "$S" < "$p"
-	done
-	log "unpacked and patched in $((SECONDS - T0)) s"
+	# The unpacked, patched tree is kept (keyed by source and series) so a
+	# config change rebuilds incrementally.
+	THASH=$( { echo "$SRCVER"; cat "$HERE"/patches/*.patch; } | sha256sum | cut -c1-16)
+	S="$CACHE/tree-$THASH"
+	if [ ! -f "$S/.pcihole-ready" ]; then
+		rm -rf "$S" "$S.tmp"
+		mkdir -p "$S.tmp"
+		tar -xJf "$TARBALL" -C "$S.tmp" --strip-components=1
+		for p in "$HERE"/patches/*.patch; do
+			patch -s -p1 -d "$S.tmp" < "$p"
+		done
+		touch "$S.tmp/.pcihole-ready"
+		mv "$S.tmp" "$S"
+		log "unpacked and patched in $((SECONDS - T0)) s"
+	fi
 	make -s -C "$S" tinyconfig >/dev/null
 	"$S/scripts/config" --file "$S/.config" --enable 64BIT
 	make -s -C "$S" olddefconfig >/dev/null
@@ -84,9 +91,9 @@ else
 	done
 	log "configured; building bzImage (-j$JOBS)"
 	nice make -s -C "$S" -j"$JOBS" bzImage >&2
+	rm -rf "$OUT.tmp"
 	mkdir -p "$OUT.tmp"
-	cp "$S/arch/x86/boot/bzImage" "$OUT.tmp/bzImage"
-	cp "$S/.config" "$OUT.tmp/config"
+	cp "$S/arch/x86/boot/bzImage" "$S/.config" "$S/System.map" "$OUT.tmp/"
 	rm -rf "$OUT"
 	mv "$OUT.tmp" "$OUT"
 	log "built $OUT/bzImage in $((SECONDS - T0)) s"
