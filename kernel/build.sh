@@ -206,7 +206,7 @@ build_variant() {	# $1 = stock|patched|debug
 			{ echo "build.sh: CONFIG_$o is not =y in $out/.config" >&2; exit 1; }
 	done
 	step "$name: make -j$JOBS bzImage"
-	timeout 2400 make -s -C "$src" O="$out" -j"$JOBS" bzImage > "$out/build.log" 2>&1 ||
+	timeout 5400 make -s -C "$src" O="$out" -j"$JOBS" bzImage > "$out/build.log" 2>&1 ||
 		{ tail -40 "$out/build.log" >&2; echo "build.sh: $name bzImage failed" >&2; exit 1; }
 	if grep -E "warning:" "$out/build.log" | grep -E "kvm|virt/" >&2; then
 		echo "build.sh: warnings in KVM files (above)" >&2; exit 1
