@@ -9,6 +9,7 @@
 #if defined(__aarch64__)
 #include <stddef.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #include "kvm.h"
 #include "kvm_compat.h"
@@ -21,6 +22,9 @@
 	(0xf2800000u | ((uint32_t)(hw) << 21) | ((uint32_t)(imm16) << 5) | (rd))
 #define A64_LDR_W(rt, rn) (0xb9400000u | ((uint32_t)(rn) << 5) | (rt))
 #define A64_STR_W(rt, rn) (0xb9000000u | ((uint32_t)(rn) << 5) | (rt))
+/* str wt, [xn, #off] (unsigned offset, a multiple of 4 below 16 KiB) */
+#define A64_STR_W_OFF(rt, rn, off) \
+	(0xb9000000u | ((uint32_t)(off) / 4u) << 10 | ((uint32_t)(rn) << 5) | (rt))
 #define A64_B_SELF 0x14000000u
 
 #define LE32(w) (uint8_t)(w), (uint8_t)((w) >> 8), (uint8_t)((w) >> 16), (uint8_t)((w) >> 24)
@@ -30,7 +34,11 @@
  *	movk x0, #(PH_PROBE_GPA >> 16), lsl #16
  *	ldr  w1, [x0]		// must read 0xffffffff without an exit
  *	str  w1, [x0]		// must exit as a KVM_EXIT_MMIO write
+ *	str  w1, [x0, #0x1000]	// outside every slot: always exits
  *	b    .
+ * The second store stands in for x86's hlt: there is no halt exit, and a
+ * slot whose store does not exit (writable memory) must still end the run,
+ * with an exit that is not the probe's.
  * Instructions are little endian whatever the data endianness.
  */
 const uint8_t ph_probe_code[] = {
@@ -38,6 +46,7 @@ const uint8_t ph_probe_code[] = {
 	LE32(A64_MOVK_X(0, (PH_PROBE_GPA >> 16) & 0xffff, 1)),
 	LE32(A64_LDR_W(1, 0)),
 	LE32(A64_STR_W(1, 0)),
+	LE32(A64_STR_W_OFF(1, 0, PCIHOLE_PAGE_SIZE)),
 	LE32(A64_B_SELF),
 };
 const size_t ph_probe_code_len = sizeof(ph_probe_code);
@@ -49,8 +58,11 @@ const size_t ph_probe_code_len = sizeof(ph_probe_code);
  */
 unsigned long ph_probe_vm_type(int kvm_fd)
 {
-	int limit = ph_ioctl(kvm_fd, KVM_CHECK_EXTENSION,
-			     (void *)(long)KVM_CAP_ARM_VM_IPA_SIZE);
+	/*
+	 * A query with a fallback, not a change of state: around the
+	 * fault-injection seam (sys.h), whose failures must surface as errors.
+	 */
+	int limit = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_VM_IPA_SIZE);
 
 	return limit >= 32 ? KVM_VM_TYPE_ARM_IPA_SIZE(32) : 0;
 }
