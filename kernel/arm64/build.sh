@@ -215,7 +215,7 @@ build_variant() {	# $1 = stock|patched|stock64k
 	[ "$v" != patched ] || grep -q "^CONFIG_HAVE_KVM_PCI_HOLE_MEM=y" "$out/.config" ||
 		{ echo "build.sh: the series does not enable HAVE_KVM_PCI_HOLE_MEM on arm64" >&2; exit 1; }
 	step "$v: make -j$JOBS Image"
-	timeout 2400 make -s -C "$WORK/src" O="$out" -j"$JOBS" Image > "$out/build.log" 2>&1 ||
+	timeout 3600 make -s -C "$WORK/src" O="$out" -j"$JOBS" Image > "$out/build.log" 2>&1 ||
 		{ tail -40 "$out/build.log" >&2; echo "build.sh: $v Image failed" >&2; exit 1; }
 	if grep -E "warning:" "$out/build.log" | grep -E "kvm|virt/" >&2; then
 		echo "build.sh: warnings in KVM files (above)" >&2; exit 1

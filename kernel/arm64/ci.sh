@@ -42,7 +42,7 @@ kernels=stock
 [ "$K64" = 1 ] && kernels=$kernels,stock64k
 s=$SECONDS
 sel=(); [ "$have_series" = 1 ] && sel=(--selftest)
-timeout 3600 "$HERE/build.sh" --kernel "$kernels" "${sel[@]}"
+timeout 5400 "$HERE/build.sh" --kernel "$kernels" "${sel[@]}"
 t "build.sh $kernels" $s
 
 s=$SECONDS
