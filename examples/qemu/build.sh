@@ -51,6 +51,10 @@ apt_install() {
 	DEBIAN_FRONTEND=noninteractive timeout 1200 apt-get install -y -q "${need[@]}" >&2
 }
 
+# One build at a time per cache (CI legs and developers may share it)
+mkdir -p "$CACHE"
+exec 9> "$CACHE/.lock"
+flock -w 3600 9 || { echo "qemu/build.sh: cache $CACHE stays locked" >&2; exit 1; }
 # Debian 12 ships no deb-src line by default; add the one the lead uses.
 if ! grep -rqsE '^(deb-src|Types:.*deb-src)' /etc/apt/sources.list /etc/apt/sources.list.d/; then
 	log "adding a bookworm deb-src line"

@@ -23,6 +23,8 @@
 #                  checks then fail for the missing ones)
 #   --l2-base ARGS L2 command line instead of "quiet initcall_debug"
 #   --l2-cpu CPU   L2 -cpu (default host,-xsave: see l1-init.sh)
+#   --l2-kernel F  use this L2 bzImage instead of kernel/guest/build.sh's
+#   --qemu F       use this patched qemu-system-x86_64 instead of build.sh's
 # Logs: examples/qemu/build/l1-<kernel>.log.  Exit 0 only if every check passed.
 set -euo pipefail
 
@@ -36,6 +38,8 @@ QTESTS=0
 CASES=""
 L2BASE=""
 L2CPU=""
+L2K=""
+QEMU=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--kernel) KERNELS="$2"; shift 2 ;;
@@ -45,7 +49,9 @@ while [ $# -gt 0 ]; do
 	--cases) CASES="$2"; shift 2 ;;
 	--l2-base) L2BASE="$2"; shift 2 ;;
 	--l2-cpu) L2CPU="$2"; shift 2 ;;
-	-h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+	--l2-kernel) L2K="$2"; shift 2 ;;
+	--qemu) QEMU="$2"; shift 2 ;;
+	-h|--help) sed -n '2,29p' "$0"; exit 0 ;;
 	*) echo "qemu/ci.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -62,10 +68,10 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 s=$SECONDS
-QEMU=$(timeout 3600 "$HERE/build.sh" --print)
+[ -n "$QEMU" ] || QEMU=$(timeout 3600 "$HERE/build.sh" --print)
 t "patched qemu" $s
 s=$SECONDS
-L2K=$(timeout 3600 "$ROOT/kernel/guest/build.sh" --print)
+[ -n "$L2K" ] || L2K=$(timeout 3600 "$ROOT/kernel/guest/build.sh" --print)
 t "L2 kernel" $s
 
 s=$SECONDS

@@ -47,6 +47,10 @@ if [ ${#need[@]} -gt 0 ]; then
 	DEBIAN_FRONTEND=noninteractive timeout 1200 apt-get install -y -q "${need[@]}" >&2
 fi
 
+# One build at a time per cache (CI legs and developers may share it)
+mkdir -p "$CACHE"
+exec 9> "$CACHE/.lock"
+flock -w 3600 9 || { echo "guest/build.sh: cache $CACHE stays locked" >&2; exit 1; }
 SRCVER=$(dpkg-query -W -f='${Version}' linux-source-7.2 2>/dev/null || stat -c %s "$TARBALL")
 BUILD_REV=2
 HASH=$( { echo "$SRCVER $BUILD_REV"; cat "$HERE/config" "$HERE"/patches/*.patch; } |
