@@ -69,6 +69,7 @@ struct pcihole_ctx {
 	uint32_t slot_base;	/* 0 with an apply callback: slots are handles */
 	uint32_t nr_slots;
 	uint32_t as_id;
+	bool region2;		/* KVM_SET_USER_MEMORY_REGION2 for our slots */
 	uint64_t page_size;
 	struct pcihole_caps caps;
 	pcihole_log_fn log;
@@ -212,7 +213,7 @@ static int slot_set(struct pcihole_ctx *ctx, const struct pcihole_run *run,
 		    uint32_t slot, bool on, bool undo)
 {
 	struct pcihole_region2 r;
-	bool v2 = ctx->flags & PCIHOLE_CTX_REGION2;
+	bool v2 = ctx->region2;
 	int ret;
 
 	region_of(ctx, run, slot, on ? run->size : 0, &r);
@@ -671,6 +672,9 @@ int pcihole_ctx_attach(int vm_fd, struct pcihole_layout *layout,
 		ctx->nr_slots = cfg->nr_slots;
 		ctx->kvm_flags = ctx->mode == PCIHOLE_MODE_READONLY ?
 				 KVM_MEM_READONLY : ctx->caps.pci_hole_flag;
+		/* The 7.2 series' flag exists for REGION2 only (v1's flags are frozen). */
+		ctx->region2 = (ctx->flags & PCIHOLE_CTX_REGION2) ||
+			       ctx->kvm_flags == PCIHOLE_KVM_MEM_PCI_HOLE;
 	}
 	if (ctx->mode == PCIHOLE_MODE_MMIO) {
 		/* No slots, no plan to keep: only the summary, for the log. */

@@ -10,7 +10,8 @@
 
 /*
  * The functional probe: a throwaway VM on the /dev/kvm fd @kvm_fd with one
- * 4 KiB slot of @flags and @uaddr at guest address PH_PROBE_GPA, and a
+ * slot of @flags and @uaddr (one host page, at least 4 KiB) at guest address
+ * PH_PROBE_GPA (created with REGION2 where the kernel has it), and a
  * real-mode guest that reads it (32 bits), writes the value back, and halts.
  * The slot "works" when the read gave all-ones without an exit to userspace
  * and the write came out as KVM_EXIT_MMIO.  Returns 1 if it works, 0 if not

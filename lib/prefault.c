@@ -28,12 +28,21 @@ int ph_prefault_range(int vcpu_fd, uint64_t gpa, uint64_t size)
 int64_t pcihole_prefault(int vcpu_fd, const struct pcihole_region *regions,
 			 size_t nr)
 {
+	struct pcihole_caps caps;
 	int64_t done = 0;
 	size_t i;
 	int ret;
 
 	if (vcpu_fd < 0 || (nr && !regions))
 		return -EINVAL;
+	/*
+	 * The capability first: architectures without the ioctl answer it with
+	 * EINVAL (arm64), not ENOTTY, which would look like a bad range.
+	 */
+	for (i = 0; i < nr && !regions[i].memory_size; i++)
+		;
+	if (i < nr && !pcihole_probe(-1, false, &caps) && !caps.pre_fault_memory)
+		return -EOPNOTSUPP;
 	for (i = 0; i < nr; i++) {
 		if (!regions[i].memory_size)
 			continue;

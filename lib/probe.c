@@ -44,12 +44,21 @@ static int run_guest(int vcpu_fd, struct kvm_run *run)
 #if PH_PROBE_HAVE_GUEST
 int ph_probe_slot(int kvm_fd, uint32_t flags, uint64_t uaddr)
 {
+	/* Slots are whole host pages: 64 KiB on some arm64 hosts. */
+	size_t ps = (size_t)sysconf(_SC_PAGESIZE) > PH_PROBE_RAM ?
+		    (size_t)sysconf(_SC_PAGESIZE) : PH_PROBE_RAM;
 	struct kvm_run *run = MAP_FAILED;
 	int vm_fd, vcpu_fd = -1, ret;
 	long run_size = 0;
+	bool v2;
 	void *ram;
 
-	ram = ph_mmap(NULL, PH_PROBE_RAM, PROT_READ | PROT_WRITE,
+	/*
+	 * REGION2 where the kernel has it: the 7.2 series (like upstream)
+	 * admits new memslot flags only there, the v1 ioctl's flags are frozen.
+	 */
+	v2 = ph_query(kvm_fd, KVM_CHECK_EXTENSION, (void *)(long)KVM_CAP_USER_MEMORY2) > 0;
+	ram = ph_mmap(NULL, ps, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (ram == MAP_FAILED)
 		return ph_neg_errno();
@@ -59,12 +68,11 @@ int ph_probe_slot(int kvm_fd, uint32_t flags, uint64_t uaddr)
 		ret = ph_neg_errno();
 		goto out;
 	}
-	ret = ph_set_region(vm_fd, false, 0, 0, 0, PH_PROBE_RAM, (uintptr_t)ram);
+	ret = ph_set_region(vm_fd, v2, 0, 0, 0, ps, (uintptr_t)ram);
 	if (ret)
 		goto out;
 	/* A kernel without the flag refuses the slot: not an error, just "no". */
-	if (ph_set_region(vm_fd, false, 1, flags, PH_PROBE_GPA, PCIHOLE_PAGE_SIZE,
-			  uaddr)) {
+	if (ph_set_region(vm_fd, v2, 1, flags, PH_PROBE_GPA, ps, uaddr)) {
 		ret = 0;
 		goto out;
 	}
@@ -90,7 +98,7 @@ out:
 		close(vcpu_fd);
 	if (vm_fd >= 0)
 		close(vm_fd);
-	munmap(ram, PH_PROBE_RAM);
+	munmap(ram, ps);
 	return ret;
 }
 #else
