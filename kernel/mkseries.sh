@@ -60,7 +60,7 @@ PY
 		case "$p" in *0000-cover-letter.patch) continue ;; esac
 		echo
 		echo "== $(basename "$p")"
-		(cd "$SRC" && { ./scripts/checkpatch.pl --strict "$p" 2>&1 || true; })
+		(cd "$SRC" && { PATH=/usr/bin:$PATH ./scripts/checkpatch.pl --strict "$p" 2>&1 || true; })
 	done
 } > "$OUT/checkpatch.txt"
 grep -E "^(==|total:)" "$OUT/checkpatch.txt"
