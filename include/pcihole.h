@@ -284,7 +284,7 @@ enum pcihole_access_kind {
 struct pcihole_access {
 	uint32_t kind;		/* enum pcihole_access_kind */
 	uint32_t offset;	/* register offset (0..4095) of the first byte */
-	struct pcihole_bdf bdf;	/* function of the first byte (HOLE, FUNCTION) */
+	struct pcihole_bdf bdf;	/* function of the first byte (all kinds but NONE) */
 	uint64_t reserved[2];	/* written as 0 */
 };
 
@@ -651,6 +651,8 @@ typedef void (*pcihole_log_fn)(void *opaque, enum pcihole_log_level level,
  * shadowed function), and so does a hugetlb all-ones memfd (4 KiB shadow
  * pages cannot be mapped inside a 2 MiB hugetlb mapping).  Costs one fd and a
  * 16 MiB sparse memfd (pages are allocated as functions are shadowed).
+ * With PCIHOLE_MODE_AUTO it makes auto choose readonly (or mmio), never
+ * pci-hole.
  */
 #define PCIHOLE_CTX_SHADOW (1u << 2)
 /* Most functions one context can shadow. */

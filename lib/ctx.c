@@ -486,7 +486,9 @@ static int choose_mode(struct pcihole_ctx *ctx, int vm_fd, uint32_t want,
 	}
 	switch (want) {
 	case PCIHOLE_MODE_AUTO:
-		ctx->mode = ctx->caps.pci_hole_works ? PCIHOLE_MODE_PCI_HOLE :
+		/* Shadow pages need host memory under the slots: never pci-hole then. */
+		ctx->mode = ctx->caps.pci_hole_works && !(ctx->flags & PCIHOLE_CTX_SHADOW) ?
+			    PCIHOLE_MODE_PCI_HOLE :
 			    ctx->caps.readonly_mem ? PCIHOLE_MODE_READONLY :
 			    PCIHOLE_MODE_MMIO;
 		return 0;

@@ -901,6 +901,11 @@ static void test_shadow_refusals(void **state)
 
 	(void)state;
 	assert_int_equal(pcihole_ctx_attach(-1, l, &cfg, &ctx), -EOPNOTSUPP);
+	/* Auto with shadows never picks pci-hole. */
+	cfg.mode = PCIHOLE_MODE_AUTO;
+	assert_int_equal(pcihole_ctx_attach(-1, l, &cfg, &ctx), 0);
+	assert_int_equal(pcihole_ctx_mode(ctx), PCIHOLE_MODE_READONLY);
+	pcihole_ctx_destroy(ctx);
 	/* Without the flag: no shadow pages. */
 	cfg.mode = PCIHOLE_MODE_READONLY;
 	cfg.caps = &readonly_caps;
