@@ -50,8 +50,8 @@ say() { [ "$PRINT" = 1 ] || echo "[get-source.sh] $*" >&2; }
 
 # apt-get may be running for someone else (another leg): wait for its lock.
 apt_wait() {
-	local i
-	for i in $(seq 1 240); do
+	local _
+	for _ in $(seq 1 240); do
 		pgrep -x apt-get >/dev/null 2>&1 || pgrep -x dpkg >/dev/null 2>&1 || return 0
 		sleep 5
 	done
