@@ -105,19 +105,23 @@ else
 	mkdir -p "$OUT.tmp"
 	(cd "$OUT.tmp" && timeout 900 apt-get source -q "qemu=$QEMU_VER" >/dev/null 2>&1) ||
 		{ echo "qemu/build.sh: apt-get source qemu=$QEMU_VER failed" >&2; exit 1; }
-	S=$(find "$OUT.tmp" -mindepth 1 -maxdepth 1 -type d -name 'qemu-*' | head -1)
+	# configure where the tree stays: meson records absolute paths, and
+	# --qtest rebuilds in it later
+	mv "$(find "$OUT.tmp" -mindepth 1 -maxdepth 1 -type d -name 'qemu-*' | head -1)" "$OUT.tmp/src"
+	rm -f "$OUT.tmp"/qemu_*
+	mv "$OUT.tmp" "$OUT"
+	S="$OUT/src"
 	for p in "$HERE"/patches/*.patch; do
-		patch -s -p1 -d "$S" < "$p" || { echo "qemu/build.sh: $p does not apply" >&2; exit 1; }
+		patch -s -p1 -d "$S" < "$p" || { echo "qemu/build.sh: $p does not apply" >&2; rm -rf "$OUT"; exit 1; }
 	done
 	mkdir -p "$S/build"
 	(cd "$S/build" && timeout 900 ../configure "${CONFIGURE[@]}" > configure.log 2>&1) ||
-		{ tail -20 "$S/build/configure.log" >&2; echo "qemu/build.sh: configure failed" >&2; exit 1; }
+		{ tail -20 "$S/build/configure.log" >&2; echo "qemu/build.sh: configure failed" >&2; rm -rf "$OUT"; exit 1; }
 	(cd "$S/build" && timeout 3000 nice ninja -j"$JOBS" qemu-system-x86_64 > ninja.log 2>&1) ||
-		{ grep -E 'error|FAILED' -A3 "$S/build/ninja.log" | head -40 >&2; echo "qemu/build.sh: build failed" >&2; exit 1; }
-	cp "$S/build/qemu-system-x86_64" "$OUT.tmp/qemu-system-x86_64"
-	mv "$S" "$OUT.tmp/src"
-	rm -f "$OUT.tmp"/qemu_*
-	mv "$OUT.tmp" "$OUT"
+		{ grep -E 'error|FAILED' -A3 "$S/build/ninja.log" | head -40 >&2; echo "qemu/build.sh: build failed" >&2; rm -rf "$OUT"; exit 1; }
+	# the binary's presence marks the cache entry complete
+	cp "$S/build/qemu-system-x86_64" "$OUT/qemu-system-x86_64.tmp"
+	mv "$OUT/qemu-system-x86_64.tmp" "$OUT/qemu-system-x86_64"
 	log "built $OUT/qemu-system-x86_64 in $((SECONDS - T0)) s"
 fi
 ln -sfn "$OUT/qemu-system-x86_64" "$HERE/build/qemu-system-x86_64"
