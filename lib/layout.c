@@ -233,8 +233,9 @@ int pcihole_layout_set_shadowed(struct pcihole_layout *l,
 	return ph_layout_set_shadow_bit(l, bdf, shadowed);
 }
 
-int pcihole_layout_is_shadowed(const struct pcihole_layout *l,
-			       const struct pcihole_bdf *bdf)
+/* @bdf's bit in the presence (@shadow false) or shadow bitmap, or -errno. */
+static int read_bit(const struct pcihole_layout *l, const struct pcihole_bdf *bdf,
+		    bool shadow)
 {
 	const struct ph_seg *s;
 	uint32_t idx;
@@ -243,7 +244,14 @@ int pcihole_layout_is_shadowed(const struct pcihole_layout *l,
 	ret = locate(l, bdf, &s, &idx);
 	if (ret)
 		return ret;
-	return (ph_load_word(&s->shadow[idx / 64]) >> (idx % 64)) & 1;
+	return (ph_load_word(shadow ? &s->shadow[idx / 64] : &s->present[idx / 64]) >>
+		(idx % 64)) & 1;
+}
+
+int pcihole_layout_is_shadowed(const struct pcihole_layout *l,
+			       const struct pcihole_bdf *bdf)
+{
+	return read_bit(l, bdf, true);
 }
 
 int pcihole_layout_set_present(struct pcihole_layout *l,
@@ -267,14 +275,7 @@ int ph_layout_claim(struct pcihole_layout *l, bool on)
 int pcihole_layout_is_present(const struct pcihole_layout *l,
 			      const struct pcihole_bdf *bdf)
 {
-	const struct ph_seg *s;
-	uint32_t idx;
-	int ret;
-
-	ret = locate(l, bdf, &s, &idx);
-	if (ret)
-		return ret;
-	return (ph_load_word(&s->present[idx / 64]) >> (idx % 64)) & 1;
+	return read_bit(l, bdf, false);
 }
 
 size_t pcihole_layout_nr_present(const struct pcihole_layout *l)
