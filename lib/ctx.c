@@ -312,23 +312,11 @@ static int reserve(struct pcihole_ctx *ctx, size_t n)
 static int plan_into(struct pcihole_ctx *ctx, bool scratch,
 		     struct pcihole_plan_info *info)
 {
-	struct pcihole_plan_opts o = {
-		.budget = ctx->nr_slots ? ctx->nr_slots : 1,
-		.page_size = ctx->page_size,
-	};
-
 	for (;;) {
 		struct pcihole_run *dst = scratch ? ctx->new_runs : ctx->runs;
 		int k, ret;
 
-		/* plan2's budget 0 means "all": a zero budget is planned as 1, then cut. */
-		k = pcihole_plan2(ctx->layout, &o, dst, ctx->cap, info);
-		if (k >= 0 && !ctx->nr_slots) {
-			info->uncovered_pages = info->hole_pages;
-			info->covered_pages = 0;
-			info->nr_slots = 0;
-			k = 0;
-		}
+		k = ph_plan(ctx->layout, ctx->nr_slots, ctx->page_size, dst, ctx->cap, info);
 		if (k != -ENOSPC)
 			return k;
 		ret = reserve(ctx, info->nr_runs);

@@ -48,6 +48,13 @@ int ph_layout_set_bit(struct pcihole_layout *l, const struct pcihole_bdf *bdf,
 int ph_layout_set_shadow_bit(struct pcihole_layout *l, const struct pcihole_bdf *bdf,
 			     bool shadowed);
 
+/*
+ * pcihole_plan2() with the budget as given (0 covers nothing) and @page_size
+ * already checked (a power of two >= 4 KiB).
+ */
+int ph_plan(const struct pcihole_layout *l, uint32_t budget, uint64_t page_size,
+	    struct pcihole_run *runs, size_t cap, struct pcihole_plan_info *info);
+
 /* Is any shadow bit set (present or not)? */
 bool ph_layout_any_shadow(const struct pcihole_layout *l);
 

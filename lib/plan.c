@@ -160,8 +160,8 @@ static size_t clip(struct pcihole_run *runs, size_t n, uint64_t page_size,
 	return k;
 }
 
-static int plan(const struct pcihole_layout *l, uint32_t budget, uint64_t page_size,
-		struct pcihole_run *runs, size_t cap, struct pcihole_plan_info *info)
+int ph_plan(const struct pcihole_layout *l, uint32_t budget, uint64_t page_size,
+	    struct pcihole_run *runs, size_t cap, struct pcihole_plan_info *info)
 {
 	struct walk w = { .runs = runs, .cap = runs ? cap : 0 };
 	struct pcihole_plan_info i = { 0 };
@@ -208,7 +208,7 @@ int pcihole_plan(const struct pcihole_layout *l, uint32_t budget,
 {
 	if (!l)
 		return -EINVAL;
-	return plan(l, budget, PCIHOLE_PAGE_SIZE, runs, cap, info);
+	return ph_plan(l, budget, PCIHOLE_PAGE_SIZE, runs, cap, info);
 }
 
 int pcihole_plan2(const struct pcihole_layout *l,
@@ -226,7 +226,7 @@ int pcihole_plan2(const struct pcihole_layout *l,
 	for (i = 0; i < sizeof(o->reserved) / sizeof(o->reserved[0]); i++)
 		if (o->reserved[i])
 			return -EINVAL;
-	return plan(l, o->budget ? o->budget : PCIHOLE_NO_BUDGET, ps, runs, cap, info);
+	return ph_plan(l, o->budget ? o->budget : PCIHOLE_NO_BUDGET, ps, runs, cap, info);
 }
 
 /*
