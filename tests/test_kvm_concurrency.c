@@ -146,7 +146,7 @@ static void test_layout_race(void **state)
 	struct shared *s = shared_new();
 
 	(void)state;
-	run(s, 10000, "layout");
+	run(s, tu_scaled(10000), "layout");
 	shared_free(s);
 }
 
@@ -163,7 +163,7 @@ static void ctx_race(enum pcihole_mode mode, unsigned int nr_changes)
 	assert_int_equal(tk_vm_create(&vm), 0);
 	s = shared_new();
 	assert_int_equal(pcihole_ctx_attach(vm.vm_fd, s->layout, &cfg, &s->ctx), 0);
-	run(s, nr_changes, pcihole_mode_name(mode));
+	run(s, tu_scaled(nr_changes), pcihole_mode_name(mode));
 	assert_int_equal(pcihole_ctx_stats(s->ctx, &st), 0);
 	assert_int_equal(st.nr_runs, pcihole_plan_count(s->layout));
 	assert_int_equal(st.nr_slots, mode == PCIHOLE_MODE_MMIO ? 0 : st.nr_runs);

@@ -226,7 +226,7 @@ static void check_concurrent_guest(enum pcihole_mode mode)
 	tk_asm_scan(&r.a, GPA(5, 3, 2), 0, RACE_READS);	/* one register, again and again */
 	tk_asm_hlt(&r.a);
 	assert_int_equal(pthread_create(&th, NULL, vcpu_thread, &r), 0);
-	for (i = 0; i < RACE_TOGGLES; i++) {
+	for (i = 0; i < tu_scaled(RACE_TOGGLES); i++) {
 		assert_int_equal(pcihole_ctx_set_present(f.ctx, &target, !(i & 1)), 1);
 		nanosleep(&ts, NULL);
 	}
@@ -238,7 +238,7 @@ static void check_concurrent_guest(enum pcihole_mode mode)
 	assert_int_equal(r.devs, f.vm.exits_dev);
 	check_slots(&f, true);
 	print_message("%s: %u hotplugs during %llu guest reads: %llu device reads, %llu hole exits\n",
-		      pcihole_mode_name(mode), RACE_TOGGLES,
+		      pcihole_mode_name(mode), tu_scaled(RACE_TOGGLES),
 		      (unsigned long long)(r.runs * RACE_READS), (unsigned long long)r.devs,
 		      (unsigned long long)f.vm.exits_hole);
 	fix_teardown(&f);
@@ -277,7 +277,7 @@ static void check_random(enum pcihole_mode mode)
 
 	fix_setup(&f, mode, 256, NULL, 0);
 	check_slots(&f, true);
-	for (step = 0; step < 300; step++) {
+	for (step = 0; step < (int)tu_scaled(300); step++) {
 		/* Few buses, so plugs and unplugs meet and runs split and merge. */
 		struct pcihole_bdf b = {
 			.bus = (uint8_t)tu_below(&st, 4), .dev = (uint8_t)tu_below(&st, 32),

@@ -30,6 +30,16 @@ static inline uint64_t tu_below(uint64_t *state, uint64_t n)
 /* Seed from PCIHOLE_TEST_SEED if set, else @dflt. */
 uint64_t tu_seed(uint64_t dflt);
 
+/*
+ * PCIHOLE_TEST_SCALE (default 1): the kernel leg's debug kernel (KASAN,
+ * lockdep under TCG) runs the long KVM tests with a fraction of their
+ * iterations and fault injection at every SCALE-th call; everywhere else
+ * they run in full.  tu_scale() is that factor, tu_scaled(@n) is
+ * @n / SCALE, at least 1.
+ */
+unsigned int tu_scale(void);
+unsigned int tu_scaled(unsigned int n);
+
 /* The q35-like layout of the examples: segment 0 at 0xb0000000, buses 0-255. */
 struct pcihole_layout *tu_q35_layout(void);
 

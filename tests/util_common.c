@@ -10,6 +10,21 @@ uint64_t tu_seed(uint64_t dflt)
 	return s && *s ? strtoull(s, NULL, 0) : dflt;
 }
 
+unsigned int tu_scale(void)
+{
+	const char *s = getenv("PCIHOLE_TEST_SCALE");
+	unsigned long v = s && *s ? strtoul(s, NULL, 0) : 1;
+
+	return v >= 1 && v <= 1000 ? (unsigned int)v : 1;
+}
+
+unsigned int tu_scaled(unsigned int n)
+{
+	unsigned int v = n / tu_scale();
+
+	return v ? v : 1;
+}
+
 struct pcihole_layout *tu_q35_layout(void)
 {
 	struct pcihole_segment seg = { .base = 0xb0000000, .bus_end = 255 };
