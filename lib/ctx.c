@@ -70,6 +70,12 @@ struct pcihole_ctx {
 	uint32_t nr_slots;
 	uint32_t as_id;
 	bool region2;		/* KVM_SET_USER_MEMORY_REGION2 for our slots */
+	/*
+	 * pci-hole mode: runs are split where hole and shadowed pages meet, the
+	 * holes get PCI_HOLE slots, the shadowed pages KVM_MEM_READONLY slots
+	 * over their shadow pages (run.reserved is the PH_KIND_*).
+	 */
+	bool split;
 	uint64_t page_size;
 	struct pcihole_caps caps;
 	pcihole_log_fn log;
@@ -104,6 +110,16 @@ struct pcihole_ctx {
 	struct ph_shadow *shadows;
 	size_t nr_shadows;
 	uint8_t *shadow_used;	/* PCIHOLE_SHADOW_MAX entries */
+	/*
+	 * A mapping change that must come after a slot diff's deletes and before
+	 * its creates (pci-hole unshadow: the READONLY slot over the page goes
+	 * first, the page after), undone with them.
+	 */
+	struct {
+		bool active, done;
+		uint64_t pfn;
+		uint32_t idx;
+	} mid;
 
 	/* scratch for re-planning, kept to avoid allocating on every hotplug */
 	struct pcihole_run *new_runs;
@@ -199,12 +215,15 @@ static uint64_t hva_of(const struct pcihole_ctx *ctx, uint64_t gpa)
 static void region_of(const struct pcihole_ctx *ctx, const struct pcihole_run *run,
 		      uint32_t slot, uint64_t size, struct pcihole_region2 *r)
 {
+	bool shadow = run->reserved == PH_KIND_SHADOW;
+
 	memset(r, 0, sizeof(*r));
 	r->slot = ctx->apply ? slot : ctx->as_id << 16 | slot;
-	r->flags = ctx->kvm_flags;
+	/* Split runs: shadowed pages need host memory, so a read-only slot. */
+	r->flags = shadow ? KVM_MEM_READONLY : ctx->kvm_flags;
 	r->guest_phys_addr = run->gpa;
 	r->memory_size = size;
-	r->userspace_addr = ctx->mode == PCIHOLE_MODE_READONLY && size ?
+	r->userspace_addr = (ctx->mode == PCIHOLE_MODE_READONLY || shadow) && size ?
 			    hva_of(ctx, run->gpa) : 0;
 }
 
@@ -316,7 +335,8 @@ static int plan_into(struct pcihole_ctx *ctx, bool scratch,
 		struct pcihole_run *dst = scratch ? ctx->new_runs : ctx->runs;
 		int k, ret;
 
-		k = ph_plan(ctx->layout, ctx->nr_slots, ctx->page_size, dst, ctx->cap, info);
+		k = ph_plan(ctx->layout, ctx->nr_slots, ctx->page_size, ctx->split, dst,
+			    ctx->cap, info);
 		if (k != -ENOSPC)
 			return k;
 		ret = reserve(ctx, info->nr_runs);
@@ -325,11 +345,18 @@ static int plan_into(struct pcihole_ctx *ctx, bool scratch,
 	}
 }
 
-/* Group the windows that touch in guest-physical space and map their ranges. */
-static int map_groups(struct pcihole_ctx *ctx, int fd)
+/*
+ * Group the windows that touch in guest-physical space and map their ranges:
+ * all-ones chunks from @fd (readonly), or with @fd -1 a PROT_NONE mirror of
+ * the windows in the shadow memfd (pci-hole with shadows: the shadow pages
+ * are mapped into it, so adjacent ones are one contiguous host range; a file
+ * mapping, not anonymous, so that its VMAs are named and can be counted; no
+ * page is ever touched through it).
+ */
+static int map_groups(struct pcihole_ctx *ctx, int fd, uint64_t chunk)
 {
 	const struct pcihole_layout *l = ctx->layout;
-	uint64_t chunk = ctx->chunk, total = 0, prev_last = 0;
+	uint64_t total = 0, prev_last = 0;
 	size_t i, n = 0;
 	int ret;
 
@@ -359,9 +386,17 @@ static int map_groups(struct pcihole_ctx *ctx, int fd)
 			return -ENOMEM;
 		total += ctx->groups[i].size;
 	}
-	ret = ph_allones_map_checked(fd, chunk, total, (void **)&ctx->map);
-	if (ret)
-		return ret;
+	if (fd >= 0) {
+		ret = ph_allones_map_checked(fd, chunk, total, (void **)&ctx->map);
+		if (ret)
+			return ret;
+	} else {
+		void *p = ph_mmap(NULL, total, PROT_NONE, MAP_SHARED, ctx->shadow_fd, 0);
+
+		if (p == MAP_FAILED)
+			return ph_neg_errno();
+		ctx->map = p;
+	}
 	ctx->map_size = total;
 	total = 0;
 	for (i = 0; i < n; i++) {
@@ -396,7 +431,7 @@ static int setup_backing(struct pcihole_ctx *ctx, const struct pcihole_ctx_confi
 		if (ret)
 			return ret;
 	}
-	ret = map_groups(ctx, fd);
+	ret = map_groups(ctx, fd, ctx->chunk);
 	/*
 	 * The mappings keep the memfd alive; we need no fd of it, unless shadow
 	 * pages will have to be replaced by all-ones again.
@@ -474,8 +509,12 @@ static int choose_mode(struct pcihole_ctx *ctx, int vm_fd, uint32_t want,
 	}
 	switch (want) {
 	case PCIHOLE_MODE_AUTO:
-		/* Shadow pages need host memory under the slots: never pci-hole then. */
-		ctx->mode = ctx->caps.pci_hole_works && !(ctx->flags & PCIHOLE_CTX_SHADOW) ?
+		/*
+		 * Shadow pages need read-only slots beside the PCI_HOLE ones:
+		 * pci-hole then only where KVM has both.
+		 */
+		ctx->mode = ctx->caps.pci_hole_works &&
+			    (ctx->caps.readonly_mem || !(ctx->flags & PCIHOLE_CTX_SHADOW)) ?
 			    PCIHOLE_MODE_PCI_HOLE :
 			    ctx->caps.readonly_mem ? PCIHOLE_MODE_READONLY :
 			    PCIHOLE_MODE_MMIO;
@@ -531,8 +570,8 @@ static int setup_shadow(struct pcihole_ctx *ctx)
 	size_t len = (size_t)PCIHOLE_SHADOW_MAX << PCIHOLE_PAGE_SHIFT;
 	void *p;
 
-	if (ctx->mode == PCIHOLE_MODE_PCI_HOLE) {
-		ph_log(ctx, PCIHOLE_LOG_ERR, "shadow pages: not in pci-hole mode");
+	if (ctx->mode == PCIHOLE_MODE_PCI_HOLE && !ctx->caps.readonly_mem) {
+		ph_log(ctx, PCIHOLE_LOG_ERR, "shadow pages in pci-hole mode: no KVM_CAP_READONLY_MEM");
 		return -EOPNOTSUPP;
 	}
 	ctx->shadows = calloc(PCIHOLE_SHADOW_MAX, sizeof(*ctx->shadows));
@@ -665,6 +704,7 @@ int pcihole_ctx_attach(int vm_fd, struct pcihole_layout *layout,
 		/* The 7.2 series' flag exists for REGION2 only (v1's flags are frozen). */
 		ctx->region2 = (ctx->flags & PCIHOLE_CTX_REGION2) ||
 			       ctx->kvm_flags == PCIHOLE_KVM_MEM_PCI_HOLE;
+		ctx->split = ctx->mode == PCIHOLE_MODE_PCI_HOLE;
 	}
 	if (ctx->mode == PCIHOLE_MODE_MMIO) {
 		/* No slots, no plan to keep: only the summary, for the log. */
@@ -687,6 +727,10 @@ int pcihole_ctx_attach(int vm_fd, struct pcihole_layout *layout,
 			ph_log(ctx, PCIHOLE_LOG_ERR, "shadow pages need a non-hugetlb all-ones memfd");
 			ret = -EOPNOTSUPP;
 		}
+		if (ret)
+			goto err_unmap;
+	} else if (ctx->flags & PCIHOLE_CTX_SHADOW) {
+		ret = map_groups(ctx, -1, PCIHOLE_PAGE_SIZE);
 		if (ret)
 			goto err_unmap;
 	}
@@ -769,14 +813,32 @@ undo:
 	return ret;
 }
 
+static int map_under(struct pcihole_ctx *ctx, uint64_t pfn, uint32_t idx, bool on,
+		     bool undo);
+
+/* The pending mapping change between a diff's deletes and creates (@undo: take it back). */
+static int mid_step(struct pcihole_ctx *ctx, bool undo)
+{
+	int ret;
+
+	if (!ctx->mid.active || ctx->mid.done == !undo)
+		return 0;
+	ret = map_under(ctx, ctx->mid.pfn, ctx->mid.idx, undo, undo);
+	if (ret && !undo)
+		map_under(ctx, ctx->mid.pfn, ctx->mid.idx, true, true);
+	else
+		ctx->mid.done = !undo;
+	return ret;
+}
+
 /* Apply the diff from the live plan to ctx->new_runs[0, k); all-or-nothing. */
 static int apply_diff(struct pcihole_ctx *ctx, size_t k)
 {
 	size_t nd, na, i, j, o;
 	int ret;
 
-	ret = pcihole_plan_diff(ctx->runs, ctx->nr, ctx->new_runs, k,
-				ctx->del, &nd, ctx->add, &na);
+	ret = ph_plan_diff(ctx->runs, ctx->nr, ctx->new_runs, k, ctx->split,
+			   ctx->del, &nd, ctx->add, &na);
 	if (ret)
 		return ret;
 	/* Delete first: a new run may overlap an old one. */
@@ -786,6 +848,9 @@ static int apply_diff(struct pcihole_ctx *ctx, size_t k)
 		if (ret)
 			goto undo_del;
 	}
+	ret = mid_step(ctx, false);
+	if (ret)
+		goto undo_del;
 	/* The ids just freed are the first reused. */
 	for (i = 0; i < nd; i++)
 		slot_free(ctx, ctx->slot[ctx->del[i]]);
@@ -821,6 +886,7 @@ undo_add:
 	}
 	for (i = 0; i < nd; i++)
 		slot_take(ctx, ctx->slot[ctx->del[i]]);
+	mid_step(ctx, true);
 	i = nd;
 undo_del:
 	while (i--)
@@ -874,118 +940,145 @@ static void set_run(struct pcihole_run *r, uint64_t first_pfn, uint64_t end_pfn)
 }
 
 /*
- * Replace runs [@at, @at + @nd) by the @na runs @add (all inside the span of
- * the old ones or the page between them): delete first, then create; undo on
- * failure.  Keeps every other run's slot.
+ * Make runs [@at, @at + @nd) the @nn runs @nw (the same span, give or take
+ * one page): delete the old runs that are not among the new, then create the
+ * new that were not among the old (a run whose kind changed is both); undo on
+ * failure.  Unchanged runs keep their slots, as does every other run.
+ * Returns 1, 0 if the result would exceed the slot budget (nothing done), or
+ * -errno (undone).
  */
 static int replace(struct pcihole_ctx *ctx, size_t at, size_t nd,
-		   const struct pcihole_run *add, size_t na)
+		   const struct pcihole_run *nw, size_t nn)
 {
-	uint32_t slots[2];
-	size_t i, j;
+	uint32_t del[3], add[3], slots[3], kept[3];
+	size_t ndel, nadd, i, j, o;
 	int ret;
 
-	for (i = 0; i < nd; i++) {
-		ret = slot_set(ctx, &ctx->runs[at + i], ctx->slot[at + i], false, false);
+	ret = ph_plan_diff(&ctx->runs[at], nd, nw, nn, ctx->split, del, &ndel, add, &nadd);
+	if (ret)
+		return ret;
+	if (ctx->nr - ndel + nadd > ctx->nr_slots)
+		return 0;
+	ret = reserve(ctx, ctx->nr - ndel + nadd);
+	if (ret)
+		return ret;
+	for (i = 0; i < ndel; i++) {
+		ret = slot_set(ctx, &ctx->runs[at + del[i]], ctx->slot[at + del[i]], false, false);
 		if (ret)
 			goto undo_del;
 	}
-	for (i = 0; i < nd; i++)
-		slot_free(ctx, ctx->slot[at + i]);
-	for (j = 0; j < na; j++) {
+	ret = mid_step(ctx, false);
+	if (ret)
+		goto undo_del;
+	for (i = 0; i < ndel; i++)
+		slot_free(ctx, ctx->slot[at + del[i]]);
+	for (j = 0; j < nadd; j++) {
 		slots[j] = slot_alloc(ctx);
-		ret = slot_set(ctx, &add[j], slots[j], true, false);
+		ret = slot_set(ctx, &nw[add[j]], slots[j], true, false);
 		if (ret) {
 			slot_free(ctx, slots[j]);
 			goto undo_add;
 		}
 	}
-	memmove(&ctx->runs[at + na], &ctx->runs[at + nd],
+	/* The new block's slots: created ones, or the kept run's own (both in order). */
+	for (i = 0, j = 0, o = 0; i < nn; i++) {
+		if (j < nadd && add[j] == i) {
+			kept[i] = slots[j++];
+			continue;
+		}
+		while (ctx->runs[at + o].gpa != nw[i].gpa || ctx->runs[at + o].size != nw[i].size)
+			o++;
+		kept[i] = ctx->slot[at + o++];
+	}
+	memmove(&ctx->runs[at + nn], &ctx->runs[at + nd],
 		(ctx->nr - at - nd) * sizeof(*ctx->runs));
-	memmove(&ctx->slot[at + na], &ctx->slot[at + nd],
+	memmove(&ctx->slot[at + nn], &ctx->slot[at + nd],
 		(ctx->nr - at - nd) * sizeof(*ctx->slot));
-	memcpy(&ctx->runs[at], add, na * sizeof(*add));
-	memcpy(&ctx->slot[at], slots, na * sizeof(*slots));
-	ctx->nr = ctx->nr - nd + na;
-	return 0;
+	memcpy(&ctx->runs[at], nw, nn * sizeof(*nw));
+	memcpy(&ctx->slot[at], kept, nn * sizeof(*kept));
+	ctx->nr = ctx->nr - nd + nn;
+	return 1;
 undo_add:
 	while (j--) {
-		slot_set(ctx, &add[j], slots[j], false, true);
+		slot_set(ctx, &nw[add[j]], slots[j], false, true);
 		slot_free(ctx, slots[j]);
 	}
-	for (i = 0; i < nd; i++)
-		slot_take(ctx, ctx->slot[at + i]);
-	i = nd;
+	for (i = 0; i < ndel; i++)
+		slot_take(ctx, ctx->slot[at + del[i]]);
+	mid_step(ctx, true);
+	i = ndel;
 undo_del:
 	while (i--)
-		slot_set(ctx, &ctx->runs[at + i], ctx->slot[at + i], true, true);
+		slot_set(ctx, &ctx->runs[at + del[i]], ctx->slot[at + del[i]], true, true);
 	return ret;
 }
 
-/*
- * The local update after page @pfn changed: 1 if applied, 0 if the change
- * needs a whole re-plan (the budget would bind), -errno if a slot change
- * failed (undone).
- */
-static int local_update(struct pcihole_ctx *ctx, uint64_t pfn, bool trapped)
+static void push_piece(struct pcihole_run *p, size_t *n, uint64_t first, uint64_t end,
+		       uint32_t kind)
 {
-	struct pcihole_run add[2];
-	size_t at = run_after(ctx, pfn), nd = 0, na = 0;
+	/* Touching pieces of one kind are one run. */
+	if (*n && p[*n - 1].reserved == kind &&
+	    (p[*n - 1].gpa + p[*n - 1].size) >> PCIHOLE_PAGE_SHIFT == first) {
+		set_run(&p[*n - 1], p[*n - 1].gpa >> PCIHOLE_PAGE_SHIFT, end);
+		p[*n - 1].reserved = kind;
+		return;
+	}
+	set_run(&p[*n], first, end);
+	p[(*n)++].reserved = kind;
+}
+
+/*
+ * The local update after page @pfn changed kind (the bits already say the new
+ * one): 1 if applied, 0 if the change needs a whole re-plan (the budget would
+ * bind), -errno if a slot change failed (undone).
+ *
+ * Only the runs holding pages @pfn - 1 .. @pfn + 1 can change (at most
+ * three): each keeps its pages but @pfn, which joins whatever it now touches
+ * of its own kind.  Runs outside stay maximal: the run next to the block
+ * differs in kind from the block's edge page, which did not change.
+ */
+static int local_update(struct pcihole_ctx *ctx, uint64_t pfn)
+{
+	uint32_t kind = ph_page_kind(ctx->layout, pfn, ctx->split), bk[2], ak[2];
+	uint64_t bf[2], be[2], af[2], ae[2];
+	struct pcihole_run nw[5];
+	size_t at = run_after(ctx, pfn ? pfn - 1 : 0), i, nd = 0, nb = 0, na = 0, nn = 0;
+	bool was_in = false;
 	int ret;
 
-	if (trapped) {
-		/* The page was in a run (hole or shadowed) of the full plan: split it. */
-		const struct pcihole_run *r = &ctx->runs[at];
-		uint64_t first, end;
+	for (i = at; i < ctx->nr && ctx->runs[i].gpa >> PCIHOLE_PAGE_SHIFT <= pfn + 1; i++) {
+		const struct pcihole_run *r = &ctx->runs[i];
+		uint64_t first = r->gpa >> PCIHOLE_PAGE_SHIFT;
+		uint64_t end = first + (r->size >> PCIHOLE_PAGE_SHIFT);
 
-		if (at == ctx->nr || r->gpa > pfn << PCIHOLE_PAGE_SHIFT)
-			return 0;	/* not covered: cannot happen with a full plan */
-		first = r->gpa >> PCIHOLE_PAGE_SHIFT;
-		end = first + (r->size >> PCIHOLE_PAGE_SHIFT);
-		nd = 1;
-		if (first < pfn)
-			set_run(&add[na++], first, pfn);
-		if (pfn + 1 < end)
-			set_run(&add[na++], pfn + 1, end);
-		if (ctx->nr + na - nd > ctx->nr_slots)
-			return 0;
-	} else {
-		/* Merge the page with the runs ending just before and starting just after it. */
-		uint64_t first = pfn, end = pfn + 1;
-		size_t from = at;
-
-		if (at > 0 && (ctx->runs[at - 1].gpa >> PCIHOLE_PAGE_SHIFT) +
-			      (ctx->runs[at - 1].size >> PCIHOLE_PAGE_SHIFT) == pfn) {
-			from = at - 1;
-			first = ctx->runs[from].gpa >> PCIHOLE_PAGE_SHIFT;
-			nd++;
+		if (first < pfn) {
+			bf[nb] = first;
+			be[nb] = end < pfn ? end : pfn;
+			bk[nb++] = r->reserved;
 		}
-		if (at < ctx->nr && ctx->runs[at].gpa >> PCIHOLE_PAGE_SHIFT == pfn + 1) {
-			end = (ctx->runs[at].gpa >> PCIHOLE_PAGE_SHIFT) +
-			      (ctx->runs[at].size >> PCIHOLE_PAGE_SHIFT);
-			nd++;
+		if (end > pfn + 1) {
+			af[na] = first > pfn + 1 ? first : pfn + 1;
+			ae[na] = end;
+			ak[na++] = r->reserved;
 		}
-		at = from;
-		set_run(&add[na++], first, end);
-		if (ctx->nr + na - nd > ctx->nr_slots)
-			return 0;
+		was_in |= first <= pfn && pfn < end;
+		nd++;
 	}
-	ret = reserve(ctx, ctx->nr + na - nd);
-	if (!ret)
-		ret = replace(ctx, at, nd, add, na);
-	if (ret)
+	for (i = 0; i < nb; i++)
+		push_piece(nw, &nn, bf[i], be[i], bk[i]);
+	if (kind != PH_KIND_TRAPPED)
+		push_piece(nw, &nn, pfn, pfn + 1, kind);
+	for (i = 0; i < na; i++)
+		push_piece(nw, &nn, af[i], ae[i], ak[i]);
+	ret = replace(ctx, at, nd, nw, nn);
+	if (ret <= 0)
 		return ret;
-	ctx->info.covered_pages += trapped ? (uint64_t)-1 : 1;
+	ctx->info.covered_pages += (uint64_t)(kind != PH_KIND_TRAPPED) - was_in;
 	ctx->info.nr_runs = (uint32_t)ctx->nr;
 	ctx->info.nr_slots = (uint32_t)ctx->nr;
 	return 1;
 }
 
-/*
- * The page @pfn stopped (@trapped false) or started being trapped: update
- * the slots, locally where the whole plan is in slots, else by re-planning.
- * The bits are already changed; the caller restores them on failure.
- */
 /* The plan summary's page counts after a change the walk did not see. */
 static void count_pages(struct pcihole_ctx *ctx, int64_t holes, int64_t shadowed)
 {
@@ -993,14 +1086,19 @@ static void count_pages(struct pcihole_ctx *ctx, int64_t holes, int64_t shadowed
 	ctx->info.shadowed_pages += (uint64_t)shadowed;
 }
 
-static int runs_changed(struct pcihole_ctx *ctx, uint64_t pfn, bool trapped,
-			int64_t holes, int64_t shadowed)
+/*
+ * The page @pfn changed kind: update the slots, locally where the whole plan
+ * is in slots, else by re-planning.  The bits are already changed; the caller
+ * restores them on failure.
+ */
+static int runs_changed(struct pcihole_ctx *ctx, uint64_t pfn, int64_t holes,
+			int64_t shadowed)
 {
 	int ret = 0;
 
 	/* Local only while the plan is every maximal run, unclipped. */
 	if (!ctx->info.uncovered_pages && ctx->page_size <= PCIHOLE_PAGE_SIZE)
-		ret = local_update(ctx, pfn, trapped);
+		ret = local_update(ctx, pfn);
 	if (!ret)
 		return replan(ctx);	/* the summary is the walk's */
 	if (ret < 0)
@@ -1029,27 +1127,37 @@ static size_t shadow_find(const struct pcihole_ctx *ctx, uint64_t pfn, bool *fou
 }
 
 /*
- * Put the shadow page @idx (@on) or all-ones back under the host address of
- * @pfn (readonly mode; elsewhere there is no host range).  A failed MAP_FIXED
- * may leave the page unmapped, so the undo (@undo, outside the seam) maps the
- * other one back.
+ * Put the shadow page @idx (@on) under the host address of @pfn, or what was
+ * there before: all-ones (readonly mode) or the PROT_NONE mirror (pci-hole
+ * mode, which maps it back as it was, so the VMAs merge again).  mmio mode
+ * has no host range.  A failed MAP_FIXED may leave the page unmapped, so the
+ * undo (@undo, outside the seam) maps the other one back.
  */
 static int map_under(struct pcihole_ctx *ctx, uint64_t pfn, uint32_t idx, bool on,
 		     bool undo)
 {
 	uint64_t gpa = pfn << PCIHOLE_PAGE_SHIFT;
+	int fd, prot = PROT_READ;
 	void *hva, *p;
-	int fd;
 	off_t off;
 
-	if (ctx->mode != PCIHOLE_MODE_READONLY)
+	if (ctx->mode == PCIHOLE_MODE_MMIO)
 		return 0;
 	hva = (void *)(uintptr_t)hva_of(ctx, gpa);
-	fd = on ? ctx->shadow_fd : ctx->allones_fd;
-	/* Group ranges start chunk-aligned in both spaces: the chunk offset is gpa's. */
-	off = on ? (off_t)idx << PCIHOLE_PAGE_SHIFT : (off_t)(gpa & (ctx->chunk - 1));
-	p = undo ? mmap(hva, PCIHOLE_PAGE_SIZE, PROT_READ, MAP_SHARED | MAP_FIXED, fd, off) :
-		   ph_mmap(hva, PCIHOLE_PAGE_SIZE, PROT_READ, MAP_SHARED | MAP_FIXED, fd, off);
+	if (on) {
+		fd = ctx->shadow_fd;
+		off = (off_t)idx << PCIHOLE_PAGE_SHIFT;
+	} else if (ctx->mode == PCIHOLE_MODE_READONLY) {
+		fd = ctx->allones_fd;
+		/* Group ranges start chunk-aligned in both spaces: the chunk offset is gpa's. */
+		off = (off_t)(gpa & (ctx->chunk - 1));
+	} else {
+		fd = ctx->shadow_fd;
+		off = (off_t)((uint8_t *)hva - ctx->map);
+		prot = PROT_NONE;
+	}
+	p = undo ? mmap(hva, PCIHOLE_PAGE_SIZE, prot, MAP_SHARED | MAP_FIXED, fd, off) :
+		   ph_mmap(hva, PCIHOLE_PAGE_SIZE, prot, MAP_SHARED | MAP_FIXED, fd, off);
 	if (p != MAP_FAILED)
 		return 0;
 	ph_log(ctx, PCIHOLE_LOG_ERR, "%smap %s at gpa 0x%llx: %s", undo ? "undo: " : "",
@@ -1081,8 +1189,8 @@ int pcihole_ctx_shadow(struct pcihole_ctx *ctx, const struct pcihole_bdf *bdf,
 		       const void *init, void **page)
 {
 	struct ph_shadow sh = { 0 };
+	bool found, present, mapped;
 	uint8_t *pp;
-	bool found, present;
 	size_t at;
 	int ret;
 
@@ -1110,8 +1218,14 @@ int pcihole_ctx_shadow(struct pcihole_ctx *ctx, const struct pcihole_bdf *bdf,
 	else
 		memset(pp, 0xff, PCIHOLE_PAGE_SIZE);
 	present = pcihole_layout_is_present(ctx->layout, bdf) == 1;
-	/* Trapped until now: not under a slot yet, so the mapping shows nowhere. */
-	if (present) {
+	/*
+	 * Trapped until now: not under a slot yet, so the mapping shows nowhere.
+	 * In pci-hole mode an absent function's page is under a PCI_HOLE slot,
+	 * which has no host memory: the page is mapped now, so plugging it only
+	 * changes slots.
+	 */
+	mapped = present || ctx->split;
+	if (mapped) {
 		ret = map_under(ctx, sh.pfn, sh.idx, true, false);
 		if (ret) {
 			map_under(ctx, sh.pfn, 0, false, true);
@@ -1120,7 +1234,7 @@ int pcihole_ctx_shadow(struct pcihole_ctx *ctx, const struct pcihole_bdf *bdf,
 	}
 	ph_layout_set_shadow_bit(ctx->layout, bdf, true);
 	if (present && ctx->mode != PCIHOLE_MODE_MMIO) {
-		ret = runs_changed(ctx, sh.pfn, false, 0, 1);
+		ret = runs_changed(ctx, sh.pfn, 0, 1);
 		if (ret) {
 			ph_layout_set_shadow_bit(ctx->layout, bdf, false);
 			map_under(ctx, sh.pfn, 0, false, true);
@@ -1158,10 +1272,19 @@ int pcihole_ctx_unshadow(struct pcihole_ctx *ctx, const struct pcihole_bdf *bdf)
 	sh = ctx->shadows[at];
 	present = pcihole_layout_is_present(ctx->layout, bdf) == 1;
 	/*
-	 * All-ones first: for a moment the still-present function reads as
-	 * absent (as when it is being plugged), never the other way round.
+	 * Readonly: all-ones first, so for a moment the still-present function
+	 * reads as absent (as when it is being plugged), never the other way
+	 * round.  pci-hole: the page is under a READONLY slot of its own, which
+	 * must go before the page does (a slot over PROT_NONE would fail the
+	 * guest's read), so the mapping changes between the slot diff's deletes
+	 * and creates; an absent function's page is under no such slot.
 	 */
-	if (present) {
+	if (present && ctx->split) {
+		ctx->mid.active = true;
+		ctx->mid.done = false;
+		ctx->mid.pfn = sh.pfn;
+		ctx->mid.idx = sh.idx;
+	} else if (present || ctx->split) {
 		ret = map_under(ctx, sh.pfn, sh.idx, false, false);
 		if (ret) {
 			map_under(ctx, sh.pfn, sh.idx, true, true);
@@ -1170,10 +1293,13 @@ int pcihole_ctx_unshadow(struct pcihole_ctx *ctx, const struct pcihole_bdf *bdf)
 	}
 	ph_layout_set_shadow_bit(ctx->layout, bdf, false);
 	if (present && ctx->mode != PCIHOLE_MODE_MMIO) {
-		ret = runs_changed(ctx, sh.pfn, true, 0, -1);
+		/* Every diff makes the mid step, even one that deletes nothing. */
+		ret = runs_changed(ctx, sh.pfn, 0, -1);
+		ctx->mid.active = false;
 		if (ret) {
 			ph_layout_set_shadow_bit(ctx->layout, bdf, true);
-			map_under(ctx, sh.pfn, sh.idx, true, true);
+			if (!ctx->split)
+				map_under(ctx, sh.pfn, sh.idx, true, true);
 			goto out;
 		}
 	}
@@ -1222,13 +1348,16 @@ int pcihole_ctx_set_present(struct pcihole_ctx *ctx,
 			    const struct pcihole_bdf *bdf, bool present)
 {
 	uint32_t before;
+	bool shadowed;
 	uint64_t pfn;
 	int ret;
 
 	if (!ctx || !bdf)
 		return -EINVAL;
 	ctx_lock(ctx);
-	if (ctx->nr_shadows && pcihole_layout_is_shadowed(ctx->layout, bdf) == 1) {
+	shadowed = ctx->nr_shadows && pcihole_layout_is_shadowed(ctx->layout, bdf) == 1;
+	/* pci-hole mode: the shadow page is always mapped, a slot changes kind. */
+	if (shadowed && !ctx->split) {
 		bool found;
 		size_t at;
 
@@ -1256,7 +1385,7 @@ int pcihole_ctx_set_present(struct pcihole_ctx *ctx,
 		goto out;
 	}
 	before = (uint32_t)ctx->nr;
-	ret = runs_changed(ctx, pfn, present, present ? -1 : 1, 0);
+	ret = runs_changed(ctx, pfn, present ? -1 : 1, !shadowed ? 0 : present ? 1 : -1);
 	if (ret)
 		goto revert;
 	ctx->nr_hotplugs++;

@@ -49,11 +49,30 @@ int ph_layout_set_shadow_bit(struct pcihole_layout *l, const struct pcihole_bdf 
 			     bool shadowed);
 
 /*
+ * Kinds of the pages in runs.  Inside the library, pcihole_run.reserved of a
+ * split plan holds the run's kind; unsplit plans (all the public ones) have
+ * one kind, PH_KIND_HOLE, which is 0 as the header promises.
+ */
+#define PH_KIND_HOLE 0u		/* absent function (or, unsplit, any non-trapped page) */
+#define PH_KIND_SHADOW 1u	/* present and shadowed */
+#define PH_KIND_TRAPPED 2u	/* present, not shadowed: in no run */
+
+/*
  * pcihole_plan2() with the budget as given (0 covers nothing) and @page_size
- * already checked (a power of two >= 4 KiB).
+ * already checked (a power of two >= 4 KiB).  With @split, runs end where the
+ * kind changes (hole / shadowed), so each is the fewest slots of one kind.
  */
 int ph_plan(const struct pcihole_layout *l, uint32_t budget, uint64_t page_size,
-	    struct pcihole_run *runs, size_t cap, struct pcihole_plan_info *info);
+	    bool split, struct pcihole_run *runs, size_t cap,
+	    struct pcihole_plan_info *info);
+
+/* pcihole_plan_diff(); with @kinds, a run whose kind changed is deleted and re-created. */
+int ph_plan_diff(const struct pcihole_run *old, size_t nr_old,
+		 const struct pcihole_run *new_runs, size_t nr_new, bool kinds,
+		 uint32_t *del, size_t *nr_del, uint32_t *add, size_t *nr_add);
+
+/* PH_KIND_* of the page @pfn (in some window); unsplit, shadowed pages are holes. */
+uint32_t ph_page_kind(const struct pcihole_layout *l, uint64_t pfn, bool split);
 
 /* Is any shadow bit set (present or not)? */
 bool ph_layout_any_shadow(const struct pcihole_layout *l);

@@ -384,3 +384,15 @@ int pcihole_mmio_access(const struct pcihole_layout *l, uint64_t gpa,
 
 	return ret < 0 ? ret : ret == PCIHOLE_ACCESS_HOLE;
 }
+
+uint32_t ph_page_kind(const struct pcihole_layout *l, uint64_t pfn, bool split)
+{
+	const struct ph_seg *s = ph_seg_by_gpa(l, pfn << PCIHOLE_PAGE_SHIFT);
+	uint64_t idx = pfn - s->first_pfn, bit = 1ULL << (idx % 64);
+
+	if (!(ph_load_word(&s->present[idx / 64]) & bit))
+		return PH_KIND_HOLE;
+	if (!(ph_load_word(&s->shadow[idx / 64]) & bit))
+		return PH_KIND_TRAPPED;
+	return split ? PH_KIND_SHADOW : PH_KIND_HOLE;
+}

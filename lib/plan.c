@@ -17,6 +17,8 @@ struct walk {
 	uint64_t holes;		/* pages in runs: holes and shadowed */
 	uint64_t shadowed;	/* present and shadowed pages */
 	bool open;
+	bool split;		/* runs are of one kind each (hole or shadowed) */
+	uint32_t kind;		/* PH_KIND_* of the open run */
 	uint64_t start;		/* pfn of the open run's first page */
 };
 
@@ -34,14 +36,19 @@ static void close_run(struct walk *w, uint64_t end)
 		r->gpa = w->start << PCIHOLE_PAGE_SHIFT;
 		r->size = (end - w->start) << PCIHOLE_PAGE_SHIFT;
 		r->fn0_pages = (uint32_t)fn0_in(w->start, end);
-		r->reserved = 0;
+		r->reserved = w->kind;
 	}
 	w->holes += end - w->start;
 	w->n++;
 	w->open = false;
 }
 
-/* Visit every hole/present transition of one segment, 64 pages at a time. */
+/*
+ * Visit every change of page kind of one segment, 64 pages at a time.  Runs
+ * are of the pages that need no exit on read: holes and shadowed pages, one
+ * kind of run for both, or (@w->split) a run per kind, where one slot cannot
+ * serve both (pci-hole mode: no host memory under a PCI_HOLE slot).
+ */
 static void walk_segment(struct walk *w, const struct ph_seg *s)
 {
 	uint32_t i;
@@ -49,27 +56,34 @@ static void walk_segment(struct walk *w, const struct ph_seg *s)
 	for (i = 0; i < s->nwords; i++) {
 		uint64_t present = ph_load_word(&s->present[i]);
 		uint64_t shadowed = present & ph_load_word(&s->shadow[i]);
-		/* Runs are of the pages that need no exit on read: holes and shadowed. */
-		uint64_t holes = ~present | shadowed;
+		/* in[k]: the pages of kind k; all: the pages in some run */
+		uint64_t in[2] = { ~present, shadowed };
+		uint64_t all = ~present | shadowed;
 		uint64_t pfn = s->first_pfn + (uint64_t)i * 64;
 		unsigned int pos = 0;
 
+		if (!w->split) {
+			in[PH_KIND_HOLE] = all;
+			in[PH_KIND_SHADOW] = 0;
+		}
 		if (shadowed)
 			w->shadowed += (uint64_t)__builtin_popcountll(shadowed);
-		/* The common words: all hole inside a run, all present outside. */
-		if ((w->open && holes == UINT64_MAX) || (!w->open && !holes))
+		/* The common words: all one kind inside a run, all trapped outside. */
+		if ((w->open && in[w->kind] == UINT64_MAX) || (!w->open && !all))
 			continue;
 		while (pos < 64) {
-			uint64_t m = (w->open ? ~holes : holes) >> pos;
+			uint64_t m = (w->open ? ~in[w->kind] : all) >> pos;
 
 			if (!m)
 				break;
 			pos += (unsigned int)__builtin_ctzll(m);
 			if (w->open) {
+				/* The page at @pos may open a run of the other kind. */
 				close_run(w, pfn + pos);
 			} else {
 				w->open = true;
 				w->start = pfn + pos;
+				w->kind = (uint32_t)(in[PH_KIND_SHADOW] >> pos) & 1;
 			}
 		}
 	}
@@ -154,16 +168,17 @@ static size_t clip(struct pcihole_run *runs, size_t n, uint64_t page_size,
 		runs[k].size = (uint64_t)(e - a);
 		runs[k].fn0_pages = (uint32_t)fn0_in((uint64_t)(a >> PCIHOLE_PAGE_SHIFT),
 						     (uint64_t)(e >> PCIHOLE_PAGE_SHIFT));
-		runs[k].reserved = 0;
+		runs[k].reserved = runs[i].reserved;	/* the kind */
 		k++;
 	}
 	return k;
 }
 
 int ph_plan(const struct pcihole_layout *l, uint32_t budget, uint64_t page_size,
-	    struct pcihole_run *runs, size_t cap, struct pcihole_plan_info *info)
+	    bool split, struct pcihole_run *runs, size_t cap,
+	    struct pcihole_plan_info *info)
 {
-	struct walk w = { .runs = runs, .cap = runs ? cap : 0 };
+	struct walk w = { .runs = runs, .cap = runs ? cap : 0, .split = split };
 	struct pcihole_plan_info i = { 0 };
 	size_t n, k;
 
@@ -208,7 +223,7 @@ int pcihole_plan(const struct pcihole_layout *l, uint32_t budget,
 {
 	if (!l)
 		return -EINVAL;
-	return ph_plan(l, budget, PCIHOLE_PAGE_SIZE, runs, cap, info);
+	return ph_plan(l, budget, PCIHOLE_PAGE_SIZE, false, runs, cap, info);
 }
 
 int pcihole_plan2(const struct pcihole_layout *l,
@@ -226,7 +241,8 @@ int pcihole_plan2(const struct pcihole_layout *l,
 	for (i = 0; i < sizeof(o->reserved) / sizeof(o->reserved[0]); i++)
 		if (o->reserved[i])
 			return -EINVAL;
-	return ph_plan(l, o->budget ? o->budget : PCIHOLE_NO_BUDGET, ps, runs, cap, info);
+	return ph_plan(l, o->budget ? o->budget : PCIHOLE_NO_BUDGET, ps, false, runs, cap,
+		       info);
 }
 
 /*
@@ -249,10 +265,9 @@ static bool plan_ok(const struct pcihole_run *r, size_t n)
 	return true;
 }
 
-int pcihole_plan_diff(const struct pcihole_run *old, size_t nr_old,
-		      const struct pcihole_run *new_runs, size_t nr_new,
-		      uint32_t *del, size_t *nr_del,
-		      uint32_t *add, size_t *nr_add)
+int ph_plan_diff(const struct pcihole_run *old, size_t nr_old,
+		 const struct pcihole_run *new_runs, size_t nr_new, bool kinds,
+		 uint32_t *del, size_t *nr_del, uint32_t *add, size_t *nr_add)
 {
 	size_t i = 0, j = 0, d = 0, a = 0;
 
@@ -262,7 +277,8 @@ int pcihole_plan_diff(const struct pcihole_run *old, size_t nr_old,
 		return -EINVAL;
 	while (i < nr_old || j < nr_new) {
 		if (i < nr_old && j < nr_new && old[i].gpa == new_runs[j].gpa &&
-		    old[i].size == new_runs[j].size) {
+		    old[i].size == new_runs[j].size &&
+		    (!kinds || old[i].reserved == new_runs[j].reserved)) {
 			i++;
 			j++;
 		} else if (j == nr_new ||
@@ -275,6 +291,14 @@ int pcihole_plan_diff(const struct pcihole_run *old, size_t nr_old,
 	*nr_del = d;
 	*nr_add = a;
 	return 0;
+}
+
+int pcihole_plan_diff(const struct pcihole_run *old, size_t nr_old,
+		      const struct pcihole_run *new_runs, size_t nr_new,
+		      uint32_t *del, size_t *nr_del,
+		      uint32_t *add, size_t *nr_add)
+{
+	return ph_plan_diff(old, nr_old, new_runs, nr_new, false, del, nr_del, add, nr_add);
 }
 
 int pcihole_run_to_region(const struct pcihole_run *run, uint32_t slot,

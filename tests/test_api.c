@@ -15,7 +15,10 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <linux/kvm.h>
 
+#include "internal.h"	/* ph_plan() with split runs: what pci-hole contexts use */
+#include "sys.h"
 #include "testutil.h"
 
 #define ECAM 0xb0000000ULL
@@ -702,18 +705,19 @@ static void test_three_kind_plan_oracle(void **state)
 {
 	uint64_t seed = tu_seed(0x5ad0e001), st = seed;
 	struct pcihole_run *runs = calloc(8192, sizeof(*runs));
+	struct pcihole_run *split = calloc(8192, sizeof(*split));
 	unsigned int iter;
 
 	(void)state;
 	for (iter = 0; iter < 300; iter++) {
 		struct pcihole_segment seg = { .base = ECAM, .bus_start = 0,
 					       .bus_end = (uint8_t)tu_below(&st, 4) };
-		uint64_t npages = (uint64_t)(seg.bus_end + 1) * 256, p, start = 0;
+		uint64_t npages = (uint64_t)(seg.bus_end + 1) * 256, p, start = 0, sstart = 0;
 		uint64_t holes = 0, shadowed = 0;
-		struct pcihole_plan_info info;
+		struct pcihole_plan_info info, sinfo;
 		struct pcihole_layout *l;
-		unsigned int i, n, k = 0;
-		int got;
+		unsigned int i, n, k = 0, ks, changes;
+		int got, nsplit, kinds;
 		bool open = false;
 
 		assert_int_equal(pcihole_layout_new(&seg, 1, 0, &l), 0);
@@ -731,6 +735,44 @@ static void test_three_kind_plan_oracle(void **state)
 		}
 		got = pcihole_plan(l, PCIHOLE_NO_BUDGET, runs, 8192, &info);
 		assert_true(got >= 0);
+		/*
+		 * The split plan of pci-hole contexts: a run per maximal stretch of
+		 * one kind (hole or shadowed).  A slot is of one kind, so a slot
+		 * list covering exactly the non-trapped pages has at least one slot
+		 * per such stretch: this count is the fewest.  It is the unsplit
+		 * count plus one per kind change inside an unsplit run.
+		 */
+		nsplit = ph_plan(l, PCIHOLE_NO_BUDGET, 4096, true, split, 8192, &sinfo);
+		assert_true(nsplit >= got);
+		assert_true(sinfo.covered_pages == info.covered_pages);
+		for (p = 0, ks = 0, kinds = 0, changes = 0; p <= npages; p++) {
+			int kd = -1;	/* trapped or past the end */
+
+			if (p < npages) {
+				struct pcihole_bdf b = bdf_of((uint8_t)(p / 256), (uint8_t)(p / 8 % 32),
+							      (uint8_t)(p % 8));
+				int pr = pcihole_layout_is_present(l, &b);
+
+				kd = !pr ? 0 : pcihole_layout_is_shadowed(l, &b) ? 1 : -1;
+			}
+			if (kd != kinds - 1) {
+				/* The stretch of kind kinds - 1 (if any) ends at p. */
+				if (kinds) {
+					if (ks >= (unsigned int)nsplit ||
+					    split[ks].gpa != ECAM + (sstart << 12) ||
+					    split[ks].size != (p - sstart) << 12 ||
+					    split[ks].reserved != (uint32_t)(kinds - 1))
+						fail_msg("seed 0x%llx iter %u: split run %u differs from the page walk",
+							 (unsigned long long)seed, iter, ks);
+					ks++;
+					changes += kd >= 0;
+				}
+				kinds = kd + 1;
+				sstart = p;
+			}
+		}
+		assert_int_equal(ks, (unsigned int)nsplit);
+		assert_int_equal((unsigned int)nsplit, (unsigned int)got + changes);
 		for (p = 0; p <= npages; p++) {
 			bool in = false;
 
@@ -767,6 +809,7 @@ static void test_three_kind_plan_oracle(void **state)
 		pcihole_layout_free(l);
 	}
 	free(runs);
+	free(split);
 }
 
 /* A shadowed function's pages through a readonly context, looked at from the host side. */
@@ -884,10 +927,337 @@ static void test_shadow_readonly_host_view(void **state)
 	free(runs);
 }
 
+/* ---- shadowed functions in pci-hole mode ----------------------------------------- */
+
+static const struct pcihole_caps hole_ro_caps = {
+	.readonly_mem = 1, .nr_memslots = 32764, .pci_hole_works = 1,
+	.pci_hole_flag = PCIHOLE_KVM_MEM_PCI_HOLE,
+};
+
+/* Buses 0-1 of the q35 window: where the random changes go. */
+#define PH_NPAGES 512u
+
+struct hole_fix {
+	struct vmm_slots *v;
+	struct pcihole_run *runs;
+	struct pcihole_layout *l;
+	struct pcihole_ctx *ctx;
+	uint32_t *page[PH_NPAGES];	/* shadow page of each function, NULL if none */
+};
+
+static struct pcihole_bdf bdf_of_page(unsigned int p)
+{
+	return bdf_of((uint8_t)(p / 256), (uint8_t)(p / 8 % 32), (uint8_t)(p % 8));
+}
+
+/*
+ * The VMM's live records against the page walk: one record per maximal
+ * stretch of one kind (bus 0-1 here, and the rest of the window one hole
+ * record, or its continuation); holes KVM_MEM_PCI_HOLE with no host address,
+ * shadowed pages KVM_MEM_READONLY over host memory that reads exactly each
+ * function's shadow page, in gpa order.
+ */
+static unsigned int check_hole_records(const struct hole_fix *f)
+{
+	const struct vmm_slots *v = f->v;
+	uint64_t end = ECAM + (256ULL << 20), p = 0;
+	unsigned int live = 0, want = 0, i;
+
+	assert_false(v->bad);
+	for (i = 0; i < 512; i++)
+		live += v->have[i].memory_size != 0;
+	while (p < 65536) {
+		struct pcihole_bdf b = bdf_of_page((unsigned int)p);
+		int pr = p < PH_NPAGES ? pcihole_layout_is_present(f->l, &b) : 0;
+		int sh = pr && pcihole_layout_is_shadowed(f->l, &b);
+		uint64_t gpa = ECAM + (p << 12);
+		const struct pcihole_region2 *r = NULL;
+
+		if (pr && !sh) {
+			p++;
+			continue;
+		}
+		for (i = 0; i < 512 && !r; i++)
+			if (v->have[i].memory_size && v->have[i].guest_phys_addr == gpa)
+				r = &v->have[i];
+		if (!r)
+			fail_msg("no record starts at page %llu (%s)", (unsigned long long)p,
+				 sh ? "shadowed" : "hole");
+		want++;
+		assert_true(r->guest_phys_addr + r->memory_size <= end);
+		if (!sh) {
+			assert_int_equal(r->flags, PCIHOLE_KVM_MEM_PCI_HOLE);
+			assert_true(r->userspace_addr == 0);
+		} else {
+			assert_int_equal(r->flags, KVM_MEM_READONLY);
+			assert_true(r->userspace_addr != 0);
+		}
+		/* Every page of the record is of its kind, and the next one is not. */
+		for (; p < 65536 && ECAM + (p << 12) < r->guest_phys_addr + r->memory_size; p++) {
+			struct pcihole_bdf c = bdf_of_page((unsigned int)p);
+			int cp = p < PH_NPAGES ? pcihole_layout_is_present(f->l, &c) : 0;
+
+			assert_int_equal(cp && pcihole_layout_is_shadowed(f->l, &c), sh);
+			assert_true(!cp || sh);
+			if (sh) {
+				const volatile uint32_t *host = (const volatile uint32_t *)(uintptr_t)
+					(r->userspace_addr + ((ECAM + (p << 12)) - r->guest_phys_addr));
+
+				assert_non_null(f->page[p]);
+				assert_int_equal(host[0], f->page[p][0]);
+				assert_int_equal(host[1023], f->page[p][1023]);
+			}
+		}
+		/* Maximal: the next page is trapped, of the other kind, or past the window. */
+		if (p < 65536) {
+			struct pcihole_bdf c = bdf_of_page((unsigned int)p);
+			int cp = p < PH_NPAGES ? pcihole_layout_is_present(f->l, &c) : 0;
+			int cs = cp && pcihole_layout_is_shadowed(f->l, &c);
+
+			assert_true((cp && !cs) || cs != sh);
+		}
+	}
+	assert_int_equal(live, want);
+	return live;
+}
+
+static void hole_fix_setup(struct hole_fix *f, unsigned int flags)
+{
+	struct pcihole_ctx_config cfg = {
+		.mode = PCIHOLE_MODE_PCI_HOLE, .nr_slots = 512, .memfd = -1,
+		.caps = &hole_ro_caps, .apply = vmm_apply, .page_size = 4096,
+		.flags = PCIHOLE_CTX_SHADOW | flags,
+	};
+
+	memset(f, 0, sizeof(*f));
+	f->v = calloc(1, sizeof(*f->v));
+	f->runs = calloc(65536, sizeof(*f->runs));
+	f->l = tu_q35_layout();
+	cfg.apply_opaque = f->v;
+	assert_int_equal(pcihole_ctx_attach(-1, f->l, &cfg, &f->ctx), 0);
+	assert_int_equal(pcihole_ctx_mode(f->ctx), PCIHOLE_MODE_PCI_HOLE);
+}
+
+static void hole_fix_teardown(struct hole_fix *f)
+{
+	assert_int_equal(pcihole_ctx_detach(f->ctx), 0);
+	assert_int_equal(f->v->creates, f->v->deletes);
+	assert_int_equal(count_maps("pcihole-"), 0);
+	pcihole_layout_free(f->l);
+	free(f->v);
+	free(f->runs);
+}
+
+static int hole_shadow(struct hole_fix *f, unsigned int p)
+{
+	struct pcihole_bdf b = bdf_of_page(p);
+	uint32_t init[1024];
+	void *page;
+	int ret;
+
+	/* Unique words at both ends, so a page in the wrong place shows. */
+	memset(init, 0x5c, sizeof(init));
+	init[0] = 0x1b360000u | p;
+	init[1023] = 0xe0d00000u | p;
+	ret = pcihole_ctx_shadow(f->ctx, &b, init, &page);
+	if (ret == 1)
+		f->page[p] = page;
+	return ret;
+}
+
+static int hole_unshadow(struct hole_fix *f, unsigned int p)
+{
+	struct pcihole_bdf b = bdf_of_page(p);
+	int ret = pcihole_ctx_unshadow(f->ctx, &b);
+
+	if (ret == 1)
+		f->page[p] = NULL;
+	return ret;
+}
+
+/*
+ * pci-hole mode with shadows, no KVM: the records handed to the apply
+ * callback against the page walk after every random shadow, unshadow, plug
+ * and unplug; at most 4 records per change (one page: the 3 runs around it
+ * become 1, or 1 becomes 3); VMAs bounded.
+ */
+static void test_shadow_pci_hole_records(void **state)
+{
+	uint64_t seed = tu_seed(0x5ad0e002), st = seed;
+	unsigned int step, max_calls = 0, nshadow = 0, maxmaps = 0, maps0;
+	struct pcihole_ctx_stats stats;
+	struct hole_fix f;
+
+	(void)state;
+	hole_fix_setup(&f, 0);
+	assert_int_equal(check_hole_records(&f), 1);	/* the whole window, one hole slot */
+	maps0 = count_maps("pcihole-");
+	for (step = 0; step < 3000; step++) {
+		/* Mostly bus 0, devices 0-3: dense enough that kinds meet. */
+		unsigned int p = (unsigned int)(tu_below(&st, 4) ? tu_below(&st, 32) :
+					       tu_below(&st, PH_NPAGES));
+		struct pcihole_bdf b = bdf_of_page(p);
+		unsigned int calls = f.v->calls, op = (unsigned int)tu_below(&st, 4), maps;
+		int was = pcihole_layout_is_present(f.l, &b), ret;
+		bool had = f.page[p] != NULL;
+
+		switch (op) {
+		case 0:
+			ret = hole_shadow(&f, p);
+			assert_int_equal(ret, !had);
+			nshadow += !had;
+			break;
+		case 1:
+			ret = hole_unshadow(&f, p);
+			assert_int_equal(ret, had);
+			nshadow -= had;
+			break;
+		default:
+			ret = pcihole_ctx_set_present(f.ctx, &b, op == 2);
+			assert_int_equal(ret, was != (op == 2));
+			break;
+		}
+		if (f.v->calls - calls > max_calls)
+			max_calls = f.v->calls - calls;
+		assert_true(f.v->calls - calls <= 4);
+		check_hole_records(&f);
+		/* The VMM's view, the mirror, and each shadowed page: at most 2 VMAs more. */
+		maps = count_maps("pcihole-");
+		assert_true(maps <= maps0 + 2 * nshadow);
+		if (maps > maxmaps)
+			maxmaps = maps;
+	}
+	assert_int_equal(pcihole_ctx_stats(f.ctx, &stats), 0);
+	assert_true(stats.nr_shadowed == nshadow);
+	assert_int_equal(stats.nr_replans, 0);
+	print_message("pci-hole + shadow: 3000 random changes, records = page walk after each, "
+		      "<= %u records per change, <= %u VMAs (%u at start), %u slots at the end\n",
+		      max_calls, maxmaps, maps0, stats.nr_slots);
+	hole_fix_teardown(&f);
+}
+
+/* Slot counts of the q35-like layout: readonly vs pci-hole, all six functions shadowed. */
+static void test_shadow_pci_hole_slot_cost(void **state)
+{
+	static const unsigned int q35[] = { 0, 8, 16, 248, 250, 251 };	/* 00:00.0 .. 00:1f.3 */
+	struct hole_fix f;
+	unsigned int i, calls, before;
+
+	(void)state;
+	hole_fix_setup(&f, 0);
+	for (i = 0; i < 6; i++)
+		assert_int_equal(pcihole_ctx_set_present(f.ctx, &(struct pcihole_bdf){
+			.dev = (uint8_t)(q35[i] / 8), .fn = (uint8_t)(q35[i] % 8) }, true), 1);
+	before = check_hole_records(&f);
+	assert_int_equal(before, 5);	/* trapped: the holes between them */
+	for (i = 0; i < 6; i++)
+		assert_int_equal(hole_shadow(&f, q35[i]), 1);
+	/* 5 shadowed stretches (1f.2 and 1f.3 touch) between 5 hole stretches. */
+	assert_int_equal(check_hole_records(&f), 10);
+	/* Unplug 00:02.0 (shadowed): its page joins the holes on both sides, 3 -> 1. */
+	calls = f.v->calls;
+	assert_int_equal(pcihole_ctx_set_present(f.ctx, &(struct pcihole_bdf){ .dev = 2 }, false), 1);
+	assert_int_equal(f.v->calls - calls, 4);
+	assert_int_equal(check_hole_records(&f), 8);
+	/* Plug it back: 1 -> 3. */
+	calls = f.v->calls;
+	assert_int_equal(pcihole_ctx_set_present(f.ctx, &(struct pcihole_bdf){ .dev = 2 }, true), 1);
+	assert_int_equal(f.v->calls - calls, 4);
+	assert_int_equal(check_hole_records(&f), 10);
+	/* Unshadow 00:1f.3: the 1f.2-1f.3 slot shrinks, 1f.3 trapped, 2 records. */
+	calls = f.v->calls;
+	assert_int_equal(hole_unshadow(&f, 251), 1);
+	assert_int_equal(f.v->calls - calls, 2);
+	assert_int_equal(check_hole_records(&f), 10);
+	/* Unshadow 00:00.0: trapped between trapped-nothing and a hole: 1 delete. */
+	calls = f.v->calls;
+	assert_int_equal(hole_unshadow(&f, 0), 1);
+	assert_int_equal(f.v->calls - calls, 1);
+	assert_int_equal(check_hole_records(&f), 9);
+	hole_fix_teardown(&f);
+}
+
+/*
+ * Every failing apply call, then every failing system call (mmap, ...), of
+ * one change leaves the records, the bits and the host view as they were;
+ * between the two rounds the change is taken back by its reverse.
+ */
+static void hole_fault_one(struct hole_fix *f, int (*op)(struct hole_fix *, unsigned int, bool),
+			   unsigned int p, bool arg, const char *what)
+{
+	unsigned int n, round, failed[2] = { 0, 0 };
+	struct vmm_slots before;
+	uint32_t *page_before;
+	int ret;
+
+	for (round = 0; round < 2; round++) {
+		before = *f->v;
+		page_before = f->page[p];
+		for (n = 1;; n++) {
+			*f->v = before;
+			if (round)
+				ph_sys_fail_nth(n, ENOMEM, PH_SYS_ALL);
+			else
+				f->v->fail_at = before.calls + n;
+			ret = op(f, p, arg);
+			f->v->fail_at = 0;
+			if (round) {
+				ph_sys_fail_nth(0, 0, 0);
+				if (!ph_sys_fired())
+					break;
+			} else if (f->v->calls < before.calls + n) {
+				break;	/* fewer apply calls than n: nothing failed */
+			}
+			assert_true(ret < 0);
+			failed[round]++;
+			assert_memory_equal(f->v->have, before.have, sizeof(before.have));
+			assert_true(f->page[p] == page_before);
+			check_hole_records(f);
+		}
+		assert_int_equal(ret, 1);
+		check_hole_records(f);
+		if (!round)
+			assert_int_equal(op(f, p, !arg), 1);
+	}
+	print_message("%s: each of %u apply calls and %u system calls failed, all undone\n",
+		      what, failed[0], failed[1]);
+}
+
+static int op_shadow(struct hole_fix *f, unsigned int p, bool on)
+{
+	return on ? hole_shadow(f, p) : hole_unshadow(f, p);
+}
+
+static int op_present(struct hole_fix *f, unsigned int p, bool on)
+{
+	return pcihole_ctx_set_present(f->ctx, &(struct pcihole_bdf){
+		.dev = (uint8_t)(p / 8), .fn = (uint8_t)(p % 8) }, on);
+}
+
+static void test_shadow_pci_hole_fault_injection(void **state)
+{
+	struct hole_fix f;
+
+	(void)state;
+	hole_fix_setup(&f, 0);
+	/* 00:02.0 present between holes, 00:02.1 present and shadowed beside it. */
+	assert_int_equal(op_present(&f, 16, true), 1);
+	assert_int_equal(op_present(&f, 17, true), 1);
+	assert_int_equal(hole_shadow(&f, 17), 1);
+	check_hole_records(&f);
+	hole_fault_one(&f, op_shadow, 16, true, "shadow a present function");
+	hole_fault_one(&f, op_present, 16, false, "unplug a shadowed function");
+	hole_fault_one(&f, op_present, 16, true, "plug a shadowed function");
+	hole_fault_one(&f, op_shadow, 16, false, "unshadow a present function");
+	hole_fault_one(&f, op_shadow, 24, true, "shadow an absent function");
+	hole_fault_one(&f, op_shadow, 24, false, "unshadow an absent function");
+	hole_fix_teardown(&f);
+}
+
 static void test_shadow_refusals(void **state)
 {
 	struct vmm_slots *v = calloc(1, sizeof(*v));
-	static const struct pcihole_caps hole_caps = { .readonly_mem = 1, .nr_memslots = 32764,
+	static const struct pcihole_caps hole_caps = { .nr_memslots = 32764,
 						       .pci_hole_works = 1 };
 	struct pcihole_ctx_config cfg = {
 		.mode = PCIHOLE_MODE_PCI_HOLE, .nr_slots = 64, .memfd = -1,
@@ -900,9 +1270,21 @@ static void test_shadow_refusals(void **state)
 	void *page;
 
 	(void)state;
+	/* pci-hole shadows need read-only slots beside the hole slots. */
 	assert_int_equal(pcihole_ctx_attach(-1, l, &cfg, &ctx), -EOPNOTSUPP);
-	/* Auto with shadows never picks pci-hole. */
+	cfg.caps = &hole_ro_caps;
+	assert_int_equal(pcihole_ctx_attach(-1, l, &cfg, &ctx), 0);
+	pcihole_ctx_destroy(ctx);
+	/* Auto with shadows: pci-hole where KVM has both, else mmio or readonly. */
 	cfg.mode = PCIHOLE_MODE_AUTO;
+	assert_int_equal(pcihole_ctx_attach(-1, l, &cfg, &ctx), 0);
+	assert_int_equal(pcihole_ctx_mode(ctx), PCIHOLE_MODE_PCI_HOLE);
+	pcihole_ctx_destroy(ctx);
+	cfg.caps = &hole_caps;
+	assert_int_equal(pcihole_ctx_attach(-1, l, &cfg, &ctx), 0);
+	assert_int_equal(pcihole_ctx_mode(ctx), PCIHOLE_MODE_MMIO);
+	pcihole_ctx_destroy(ctx);
+	cfg.caps = &readonly_caps;
 	assert_int_equal(pcihole_ctx_attach(-1, l, &cfg, &ctx), 0);
 	assert_int_equal(pcihole_ctx_mode(ctx), PCIHOLE_MODE_READONLY);
 	pcihole_ctx_destroy(ctx);
@@ -947,6 +1329,9 @@ int main(void)
 		cmocka_unit_test(test_log_callback_reentry),
 		cmocka_unit_test(test_three_kind_plan_oracle),
 		cmocka_unit_test(test_shadow_readonly_host_view),
+		cmocka_unit_test(test_shadow_pci_hole_records),
+		cmocka_unit_test(test_shadow_pci_hole_slot_cost),
+		cmocka_unit_test(test_shadow_pci_hole_fault_injection),
 		cmocka_unit_test(test_shadow_refusals),
 	};
 
