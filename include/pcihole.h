@@ -645,14 +645,21 @@ typedef void (*pcihole_log_fn)(void *opaque, enum pcihole_log_level level,
 /* Use KVM_SET_USER_MEMORY_REGION2 (needs KVM_CAP_USER_MEMORY2, Linux >= 6.8). */
 #define PCIHOLE_CTX_REGION2 (1u << 1)
 /*
- * Allow shadowed functions (pcihole_ctx_shadow()): readonly and mmio modes;
- * pci-hole mode refuses it (-EOPNOTSUPP: shadowed runs would need
- * KVM_MEM_READONLY slots beside the PCI_HOLE ones, up to two more slots per
- * shadowed function), and so does a hugetlb all-ones memfd (4 KiB shadow
- * pages cannot be mapped inside a 2 MiB hugetlb mapping).  Costs one fd and a
- * 16 MiB sparse memfd (pages are allocated as functions are shadowed).
- * With PCIHOLE_MODE_AUTO it makes auto choose readonly (or mmio), never
- * pci-hole.
+ * Allow shadowed functions (pcihole_ctx_shadow()), in every mode.  Readonly:
+ * shadow pages are mapped over the all-ones chunk under the slots, which
+ * cover maximal runs of hole and shadowed pages alike.  pci-hole: a PCI_HOLE
+ * slot has no host memory, so runs are split where hole and shadowed pages
+ * meet: PCI_HOLE slots for the holes, KVM_MEM_READONLY slots over the shadow
+ * pages (adjacent shadowed functions share one), so k isolated shadowed
+ * functions cost up to 2k more slots than in readonly mode (a q35 layout
+ * with its 6 functions shadowed: 10 slots instead of 1), and needs
+ * KVM_CAP_READONLY_MEM (-EOPNOTSUPP without).  mmio: the VMM answers reads
+ * from its page.  A hugetlb all-ones memfd refuses it (-EOPNOTSUPP: 4 KiB
+ * shadow pages cannot be mapped inside a 2 MiB hugetlb mapping).  Costs one
+ * fd and a 16 MiB sparse memfd (pages are allocated as functions are
+ * shadowed); in pci-hole mode also address space (no memory) mirroring the
+ * windows.  With PCIHOLE_MODE_AUTO: pci-hole where KVM has both PCI_HOLE and
+ * read-only slots, else readonly, else mmio.
  */
 #define PCIHOLE_CTX_SHADOW (1u << 2)
 /* Most functions one context can shadow. */
@@ -782,14 +789,20 @@ int pcihole_ctx_set_present(struct pcihole_ctx *ctx,
  * from @init (NULL: all-ones), and return a writable pointer to it in @page.
  * The VMM keeps the page equal to what a guest read of the function's config
  * space returns; guest reads are served from a read-only mapping of the same
- * page with no exit (readonly mode), guest writes exit as KVM_EXIT_MMIO and
- * pcihole_classify() says PCIHOLE_ACCESS_SHADOWED: apply the write, update the
- * page.  Aligned 4-byte stores of the VMM are seen whole by the guest.
+ * page with no exit (readonly and pci-hole modes), guest writes exit as
+ * KVM_EXIT_MMIO and pcihole_classify() says PCIHOLE_ACCESS_SHADOWED: apply
+ * the write, update the page.  Aligned 4-byte stores of the VMM are seen
+ * whole by the guest.
  *
- * If @bdf is present, its page joins the neighbouring runs (at most two slot
- * deletes and one create); if absent it stays a hole until plugged, and
- * plugging or unplugging a shadowed function then changes the mapping under
- * the slot, never a slot.  Shadowing a shadowed function returns its page.
+ * Readonly mode: if @bdf is present, its page joins the neighbouring runs (at
+ * most two slot deletes and one create); if absent it stays a hole until
+ * plugged, and plugging or unplugging a shadowed function then changes the
+ * mapping under the slot, never a slot.  pci-hole mode: a present @bdf gets a
+ * read-only slot, or joins a neighbouring shadowed function's (at most 2
+ * slot changes); an absent one stays under its PCI_HOLE slot until plugged,
+ * and plugging or unplugging a shadowed function changes its page's kind: at
+ * most 4 slot changes (one slot of each kind around it becomes three, or
+ * three one).  Shadowing a shadowed function returns its page.
  * All-or-nothing.  Returns 1 if newly shadowed, 0 if it already was,
  * -EOPNOTSUPP without PCIHOLE_CTX_SHADOW, -ENOSPC past PCIHOLE_SHADOW_MAX,
  * -EINVAL / -ENOENT for @bdf, or -errno.
@@ -799,9 +812,10 @@ int pcihole_ctx_shadow(struct pcihole_ctx *ctx, const struct pcihole_bdf *bdf,
 
 /*
  * Stop shadowing @bdf: a present function is trapped again (its page leaves
- * the runs: at most one slot delete and two creates) and its shadow page is
- * freed (the pointer is invalid from then on).  All-or-nothing.  Returns 1
- * if it was shadowed, 0 if not, or -errno.
+ * the runs: at most one slot delete and two creates, in pci-hole mode its
+ * read-only slot shrinks, splits or goes) and its shadow page is freed (the
+ * pointer is invalid from then on).  All-or-nothing.  Returns 1 if it was
+ * shadowed, 0 if not, or -errno.
  */
 int pcihole_ctx_unshadow(struct pcihole_ctx *ctx, const struct pcihole_bdf *bdf);
 
