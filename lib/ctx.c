@@ -29,6 +29,7 @@
 #include <sys/vfs.h>
 
 #include "allones.h"
+#include "ctx.h"
 #include "internal.h"
 #include "kvm.h"
 #include "kvm_compat.h"
@@ -37,97 +38,8 @@
 
 /* Slot ids are the low 16 bits of the slot field; the high 16 are the address space. */
 #define PH_SLOT_ID_LIMIT 0x10000u
-/* Log lines queued under the lock and delivered after it is dropped. */
-#define PH_LOGQ 8
-#define PH_LOG_LEN 200
 
-struct ph_group {
-	uint64_t gpa;		/* chunk-aligned guest address the host range mirrors */
-	uint64_t size;		/* whole chunks */
-	uint8_t *hva;		/* host address of @gpa */
-};
-
-struct ph_shadow {
-	uint64_t pfn;		/* the function's page */
-	uint32_t idx;		/* its page in the shadow memfd */
-	uint32_t reserved;
-};
-
-struct ph_logq {
-	unsigned int n, dropped;
-	enum pcihole_log_level level[PH_LOGQ];
-	char msg[PH_LOGQ][PH_LOG_LEN];
-};
-
-struct pcihole_ctx {
-	pthread_mutex_t lock;
-	int vm_fd;		/* our own duplicate, or -1 */
-	struct pcihole_layout *layout;
-	enum pcihole_mode mode;
-	uint32_t flags;
-	uint32_t kvm_flags;	/* KVM_MEM_READONLY or the PCI hole flag that worked */
-	uint32_t slot_base;	/* 0 with an apply callback: slots are handles */
-	uint32_t nr_slots;
-	uint32_t as_id;
-	bool region2;		/* KVM_SET_USER_MEMORY_REGION2 for our slots */
-	/*
-	 * pci-hole mode: runs are split where hole and shadowed pages meet, the
-	 * holes get PCI_HOLE slots, the shadowed pages KVM_MEM_READONLY slots
-	 * over their shadow pages (run.reserved is the PH_KIND_*).
-	 */
-	bool split;
-	uint64_t page_size;
-	struct pcihole_caps caps;
-	pcihole_log_fn log;
-	void *log_opaque;
-	pcihole_apply_fn apply;
-	void *apply_opaque;
-	struct ph_logq logq;	/* under @lock */
-	bool locked;		/* ph_log queues instead of calling out */
-
-	/* readonly backing */
-	enum pcihole_backing backing;
-	uint64_t chunk;
-	uint8_t *map;		/* one reservation holding every group's range */
-	uint64_t map_size;
-	struct ph_group *groups;
-	size_t nr_groups;
-
-	/* the live plan: runs ascending by gpa, slot[i] backs runs[i] */
-	struct pcihole_run *runs;
-	uint32_t *slot;
-	size_t nr;
-	size_t cap;		/* of runs, slot and the scratch arrays below */
-	struct pcihole_plan_info info;
-	uint8_t *slot_used;	/* nr_slots entries */
-	uint32_t slot_hint;	/* no free id below slot_base + slot_hint */
-	uint64_t nr_hotplugs, nr_replans;
-
-	/* shadowed functions (PCIHOLE_CTX_SHADOW), sorted by pfn */
-	int allones_fd;		/* readonly: to map all-ones back under a slot */
-	int shadow_fd;
-	uint8_t *shadow_rw;	/* the VMM's writable view of every shadow page */
-	struct ph_shadow *shadows;
-	size_t nr_shadows;
-	uint8_t *shadow_used;	/* PCIHOLE_SHADOW_MAX entries */
-	/*
-	 * A mapping change that must come after a slot diff's deletes and before
-	 * its creates (pci-hole unshadow: the READONLY slot over the page goes
-	 * first, the page after), undone with them.
-	 */
-	struct {
-		bool active, done;
-		uint64_t pfn;
-		uint32_t idx;
-	} mid;
-
-	/* scratch for re-planning, kept to avoid allocating on every hotplug */
-	struct pcihole_run *new_runs;
-	uint32_t *new_slot, *del, *add;
-};
-
-__attribute__((format(printf, 3, 4)))
-static void ph_log(struct pcihole_ctx *ctx, enum pcihole_log_level level,
+void ph_log(struct pcihole_ctx *ctx, enum pcihole_log_level level,
 		   const char *fmt, ...)
 {
 	struct ph_logq *q = &ctx->logq;
@@ -151,7 +63,7 @@ static void ph_log(struct pcihole_ctx *ctx, enum pcihole_log_level level,
 	memcpy(q->msg[q->n++], msg, sizeof(msg));
 }
 
-static void ctx_lock(struct pcihole_ctx *ctx)
+void ph_ctx_lock(struct pcihole_ctx *ctx)
 {
 	pthread_mutex_lock(&ctx->lock);
 	ctx->locked = true;
@@ -175,7 +87,7 @@ static void deliver(pcihole_log_fn log, void *opaque, const struct ph_logq *q)
 	}
 }
 
-static void ctx_unlock(struct pcihole_ctx *ctx)
+void ph_ctx_unlock(struct pcihole_ctx *ctx)
 {
 	struct ph_logq q;
 
@@ -193,7 +105,7 @@ static void ctx_unlock(struct pcihole_ctx *ctx)
 		deliver(ctx->log, ctx->log_opaque, &q);
 }
 
-static uint64_t hva_of(const struct pcihole_ctx *ctx, uint64_t gpa)
+uint64_t ph_hva_of(const struct pcihole_ctx *ctx, uint64_t gpa)
 {
 	size_t lo = 0, hi = ctx->nr_groups;
 
@@ -224,7 +136,7 @@ static void region_of(const struct pcihole_ctx *ctx, const struct pcihole_run *r
 	r->guest_phys_addr = run->gpa;
 	r->memory_size = size;
 	r->userspace_addr = (ctx->mode == PCIHOLE_MODE_READONLY || shadow) && size ?
-			    hva_of(ctx, run->gpa) : 0;
+			    ph_hva_of(ctx, run->gpa) : 0;
 }
 
 /* Create (@on) or delete the slot @slot for @run. */
@@ -564,31 +476,6 @@ static void ctx_free(struct pcihole_ctx *ctx)
 	free(ctx);
 }
 
-/* The shadow memfd (sparse: pages exist once written) and the VMM's view of it. */
-static int setup_shadow(struct pcihole_ctx *ctx)
-{
-	size_t len = (size_t)PCIHOLE_SHADOW_MAX << PCIHOLE_PAGE_SHIFT;
-	void *p;
-
-	if (ctx->mode == PCIHOLE_MODE_PCI_HOLE && !ctx->caps.readonly_mem) {
-		ph_log(ctx, PCIHOLE_LOG_ERR, "shadow pages in pci-hole mode: no KVM_CAP_READONLY_MEM");
-		return -EOPNOTSUPP;
-	}
-	ctx->shadows = calloc(PCIHOLE_SHADOW_MAX, sizeof(*ctx->shadows));
-	ctx->shadow_used = calloc(PCIHOLE_SHADOW_MAX, 1);
-	if (!ctx->shadows || !ctx->shadow_used)
-		return -ENOMEM;
-	ctx->shadow_fd = ph_memfd_create("pcihole-shadow", MFD_CLOEXEC);
-	if (ctx->shadow_fd < 0)
-		return ph_neg_errno();
-	if (ph_ftruncate(ctx->shadow_fd, (off_t)len))
-		return ph_neg_errno();
-	p = ph_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, ctx->shadow_fd, 0);
-	if (p == MAP_FAILED)
-		return ph_neg_errno();
-	ctx->shadow_rw = p;
-	return 0;
-}
 
 static bool config_ok(int vm_fd, const struct pcihole_ctx_config *cfg)
 {
@@ -689,7 +576,7 @@ int pcihole_ctx_attach(int vm_fd, struct pcihole_layout *layout,
 		goto err_release;
 	}
 	if (ctx->flags & PCIHOLE_CTX_SHADOW) {
-		ret = setup_shadow(ctx);
+		ret = ph_shadow_setup(ctx);
 		if (ret)
 			goto err_release;
 	}
@@ -784,7 +671,7 @@ int pcihole_ctx_detach(struct pcihole_ctx *ctx)
 
 	if (!ctx)
 		return -EINVAL;
-	ctx_lock(ctx);
+	ph_ctx_lock(ctx);
 	for (i = 0; i < ctx->nr; i++) {
 		ret = slot_set(ctx, &ctx->runs[i], ctx->slot[i], false, false);
 		if (ret)
@@ -809,25 +696,7 @@ int pcihole_ctx_detach(struct pcihole_ctx *ctx)
 undo:
 	while (i--)
 		slot_set(ctx, &ctx->runs[i], ctx->slot[i], true, true);
-	ctx_unlock(ctx);
-	return ret;
-}
-
-static int map_under(struct pcihole_ctx *ctx, uint64_t pfn, uint32_t idx, bool on,
-		     bool undo);
-
-/* The pending mapping change between a diff's deletes and creates (@undo: take it back). */
-static int mid_step(struct pcihole_ctx *ctx, bool undo)
-{
-	int ret;
-
-	if (!ctx->mid.active || ctx->mid.done == !undo)
-		return 0;
-	ret = map_under(ctx, ctx->mid.pfn, ctx->mid.idx, undo, undo);
-	if (ret && !undo)
-		map_under(ctx, ctx->mid.pfn, ctx->mid.idx, true, true);
-	else
-		ctx->mid.done = !undo;
+	ph_ctx_unlock(ctx);
 	return ret;
 }
 
@@ -848,7 +717,7 @@ static int apply_diff(struct pcihole_ctx *ctx, size_t k)
 		if (ret)
 			goto undo_del;
 	}
-	ret = mid_step(ctx, false);
+	ret = ph_shadow_mid_step(ctx, false);
 	if (ret)
 		goto undo_del;
 	/* The ids just freed are the first reused. */
@@ -886,7 +755,7 @@ undo_add:
 	}
 	for (i = 0; i < nd; i++)
 		slot_take(ctx, ctx->slot[ctx->del[i]]);
-	mid_step(ctx, true);
+	ph_shadow_mid_step(ctx, true);
 	i = nd;
 undo_del:
 	while (i--)
@@ -967,7 +836,7 @@ static int replace(struct pcihole_ctx *ctx, size_t at, size_t nd,
 		if (ret)
 			goto undo_del;
 	}
-	ret = mid_step(ctx, false);
+	ret = ph_shadow_mid_step(ctx, false);
 	if (ret)
 		goto undo_del;
 	for (i = 0; i < ndel; i++)
@@ -1005,7 +874,7 @@ undo_add:
 	}
 	for (i = 0; i < ndel; i++)
 		slot_take(ctx, ctx->slot[at + del[i]]);
-	mid_step(ctx, true);
+	ph_shadow_mid_step(ctx, true);
 	i = ndel;
 undo_del:
 	while (i--)
@@ -1080,7 +949,7 @@ static int local_update(struct pcihole_ctx *ctx, uint64_t pfn)
 }
 
 /* The plan summary's page counts after a change the walk did not see. */
-static void count_pages(struct pcihole_ctx *ctx, int64_t holes, int64_t shadowed)
+void ph_count_pages(struct pcihole_ctx *ctx, int64_t holes, int64_t shadowed)
 {
 	ctx->info.hole_pages += (uint64_t)holes;
 	ctx->info.shadowed_pages += (uint64_t)shadowed;
@@ -1091,7 +960,7 @@ static void count_pages(struct pcihole_ctx *ctx, int64_t holes, int64_t shadowed
  * is in slots, else by re-planning.  The bits are already changed; the caller
  * restores them on failure.
  */
-static int runs_changed(struct pcihole_ctx *ctx, uint64_t pfn, int64_t holes,
+int ph_runs_changed(struct pcihole_ctx *ctx, uint64_t pfn, int64_t holes,
 			int64_t shadowed)
 {
 	int ret = 0;
@@ -1103,245 +972,8 @@ static int runs_changed(struct pcihole_ctx *ctx, uint64_t pfn, int64_t holes,
 		return replan(ctx);	/* the summary is the walk's */
 	if (ret < 0)
 		return ret;
-	count_pages(ctx, holes, shadowed);
+	ph_count_pages(ctx, holes, shadowed);
 	return 0;
-}
-
-/* ---- shadow pages ---------------------------------------------------------- */
-
-/* Index into ctx->shadows of @pfn, or where it would go (*@found false). */
-static size_t shadow_find(const struct pcihole_ctx *ctx, uint64_t pfn, bool *found)
-{
-	size_t lo = 0, hi = ctx->nr_shadows;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (ctx->shadows[mid].pfn < pfn)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	*found = lo < ctx->nr_shadows && ctx->shadows[lo].pfn == pfn;
-	return lo;
-}
-
-/*
- * Put the shadow page @idx (@on) under the host address of @pfn, or what was
- * there before: all-ones (readonly mode) or the PROT_NONE mirror (pci-hole
- * mode, which maps it back as it was, so the VMAs merge again).  mmio mode
- * has no host range.  A failed MAP_FIXED may leave the page unmapped, so the
- * undo (@undo, outside the seam) maps the other one back.
- */
-static int map_under(struct pcihole_ctx *ctx, uint64_t pfn, uint32_t idx, bool on,
-		     bool undo)
-{
-	uint64_t gpa = pfn << PCIHOLE_PAGE_SHIFT;
-	int fd, prot = PROT_READ;
-	void *hva, *p;
-	off_t off;
-
-	if (ctx->mode == PCIHOLE_MODE_MMIO)
-		return 0;
-	hva = (void *)(uintptr_t)hva_of(ctx, gpa);
-	if (on) {
-		fd = ctx->shadow_fd;
-		off = (off_t)idx << PCIHOLE_PAGE_SHIFT;
-	} else if (ctx->mode == PCIHOLE_MODE_READONLY) {
-		fd = ctx->allones_fd;
-		/* Group ranges start chunk-aligned in both spaces: the chunk offset is gpa's. */
-		off = (off_t)(gpa & (ctx->chunk - 1));
-	} else {
-		fd = ctx->shadow_fd;
-		off = (off_t)((uint8_t *)hva - ctx->map);
-		prot = PROT_NONE;
-	}
-	p = undo ? mmap(hva, PCIHOLE_PAGE_SIZE, prot, MAP_SHARED | MAP_FIXED, fd, off) :
-		   ph_mmap(hva, PCIHOLE_PAGE_SIZE, prot, MAP_SHARED | MAP_FIXED, fd, off);
-	if (p != MAP_FAILED)
-		return 0;
-	ph_log(ctx, PCIHOLE_LOG_ERR, "%smap %s at gpa 0x%llx: %s", undo ? "undo: " : "",
-	       on ? "shadow page" : "all-ones", (unsigned long long)gpa, strerror(errno));
-	return ph_neg_errno();
-}
-
-/*
- * @bdf's page and where its entry is (or would go) in ctx->shadows.  Returns
- * 0, -EINVAL / -ENOENT for @bdf, -EOPNOTSUPP without PCIHOLE_CTX_SHADOW.
- */
-static int shadow_lookup(const struct pcihole_ctx *ctx, const struct pcihole_bdf *bdf,
-			 uint64_t *pfn, size_t *at, bool *found)
-{
-	uint64_t gpa;
-	int ret;
-
-	ret = pcihole_layout_bdf_to_gpa(ctx->layout, bdf, &gpa);
-	if (ret)
-		return ret;
-	if (!(ctx->flags & PCIHOLE_CTX_SHADOW))
-		return -EOPNOTSUPP;
-	*pfn = gpa >> PCIHOLE_PAGE_SHIFT;
-	*at = shadow_find(ctx, *pfn, found);
-	return 0;
-}
-
-int pcihole_ctx_shadow(struct pcihole_ctx *ctx, const struct pcihole_bdf *bdf,
-		       const void *init, void **page)
-{
-	struct ph_shadow sh = { 0 };
-	bool found, present, mapped;
-	uint8_t *pp;
-	size_t at;
-	int ret;
-
-	if (!ctx || !bdf || !page)
-		return -EINVAL;
-	ctx_lock(ctx);
-	ret = shadow_lookup(ctx, bdf, &sh.pfn, &at, &found);
-	if (ret)
-		goto out;
-	if (found) {
-		*page = ctx->shadow_rw + ((size_t)ctx->shadows[at].idx << PCIHOLE_PAGE_SHIFT);
-		ret = 0;
-		goto out;
-	}
-	if (ctx->nr_shadows == PCIHOLE_SHADOW_MAX) {
-		ret = -ENOSPC;
-		goto out;
-	}
-	while (ctx->shadow_used[sh.idx])
-		sh.idx++;
-	pp = ctx->shadow_rw + ((size_t)sh.idx << PCIHOLE_PAGE_SHIFT);
-	/* Filled before any guest can see it. */
-	if (init)
-		memcpy(pp, init, PCIHOLE_PAGE_SIZE);
-	else
-		memset(pp, 0xff, PCIHOLE_PAGE_SIZE);
-	present = pcihole_layout_is_present(ctx->layout, bdf) == 1;
-	/*
-	 * Trapped until now: not under a slot yet, so the mapping shows nowhere.
-	 * In pci-hole mode an absent function's page is under a PCI_HOLE slot,
-	 * which has no host memory: the page is mapped now, so plugging it only
-	 * changes slots.
-	 */
-	mapped = present || ctx->split;
-	if (mapped) {
-		ret = map_under(ctx, sh.pfn, sh.idx, true, false);
-		if (ret) {
-			map_under(ctx, sh.pfn, 0, false, true);
-			goto out;
-		}
-	}
-	ph_layout_set_shadow_bit(ctx->layout, bdf, true);
-	if (present && ctx->mode != PCIHOLE_MODE_MMIO) {
-		ret = runs_changed(ctx, sh.pfn, 0, 1);
-		if (ret) {
-			ph_layout_set_shadow_bit(ctx->layout, bdf, false);
-			map_under(ctx, sh.pfn, 0, false, true);
-			goto out;
-		}
-	}
-	ctx->shadow_used[sh.idx] = 1;
-	memmove(&ctx->shadows[at + 1], &ctx->shadows[at],
-		(ctx->nr_shadows - at) * sizeof(*ctx->shadows));
-	ctx->shadows[at] = sh;
-	ctx->nr_shadows++;
-	*page = pp;
-	ret = 1;
-out:
-	ctx_unlock(ctx);
-	return ret;
-}
-
-int pcihole_ctx_unshadow(struct pcihole_ctx *ctx, const struct pcihole_bdf *bdf)
-{
-	bool found, present;
-	struct ph_shadow sh;
-	uint64_t pfn;
-	size_t at;
-	int ret;
-
-	if (!ctx || !bdf)
-		return -EINVAL;
-	ctx_lock(ctx);
-	ret = shadow_lookup(ctx, bdf, &pfn, &at, &found);
-	if (ret == -EOPNOTSUPP)
-		ret = 0;	/* nothing is shadowed without the flag */
-	if (ret || !found)
-		goto out;
-	sh = ctx->shadows[at];
-	present = pcihole_layout_is_present(ctx->layout, bdf) == 1;
-	/*
-	 * Readonly: all-ones first, so for a moment the still-present function
-	 * reads as absent (as when it is being plugged), never the other way
-	 * round.  pci-hole: the page is under a READONLY slot of its own, which
-	 * must go before the page does (a slot over PROT_NONE would fail the
-	 * guest's read), so the mapping changes between the slot diff's deletes
-	 * and creates; an absent function's page is under no such slot.
-	 */
-	if (present && ctx->split) {
-		ctx->mid.active = true;
-		ctx->mid.done = false;
-		ctx->mid.pfn = sh.pfn;
-		ctx->mid.idx = sh.idx;
-	} else if (present || ctx->split) {
-		ret = map_under(ctx, sh.pfn, sh.idx, false, false);
-		if (ret) {
-			map_under(ctx, sh.pfn, sh.idx, true, true);
-			goto out;
-		}
-	}
-	ph_layout_set_shadow_bit(ctx->layout, bdf, false);
-	if (present && ctx->mode != PCIHOLE_MODE_MMIO) {
-		/* Every diff makes the mid step, even one that deletes nothing. */
-		ret = runs_changed(ctx, sh.pfn, 0, -1);
-		ctx->mid.active = false;
-		if (ret) {
-			ph_layout_set_shadow_bit(ctx->layout, bdf, true);
-			if (!ctx->split)
-				map_under(ctx, sh.pfn, sh.idx, true, true);
-			goto out;
-		}
-	}
-	/* Give the memory back; the page reads zeros if reused. */
-	fallocate(ctx->shadow_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		  (off_t)sh.idx << PCIHOLE_PAGE_SHIFT, PCIHOLE_PAGE_SIZE);
-	ctx->shadow_used[sh.idx] = 0;
-	memmove(&ctx->shadows[at], &ctx->shadows[at + 1],
-		(ctx->nr_shadows - at - 1) * sizeof(*ctx->shadows));
-	ctx->nr_shadows--;
-	ret = 1;
-out:
-	ctx_unlock(ctx);
-	return ret;
-}
-
-/* Hotplug of a shadowed function: the page under the slot changes, no slot does. */
-static int set_present_shadowed(struct pcihole_ctx *ctx, const struct pcihole_bdf *bdf,
-				uint64_t pfn, uint32_t idx, bool present)
-{
-	int ret;
-
-	if (present) {
-		/* The page first: the guest may see the device a moment before the bit. */
-		ret = map_under(ctx, pfn, idx, true, false);
-		if (ret) {
-			map_under(ctx, pfn, idx, false, true);
-			return ret;
-		}
-		ph_layout_set_bit(ctx->layout, bdf, true, NULL);
-		count_pages(ctx, -1, 1);
-		return 1;
-	}
-	ph_layout_set_bit(ctx->layout, bdf, false, NULL);
-	ret = map_under(ctx, pfn, idx, false, false);
-	if (ret) {
-		map_under(ctx, pfn, idx, true, true);
-		ph_layout_set_bit(ctx->layout, bdf, true, NULL);
-		return ret;
-	}
-	count_pages(ctx, 1, -1);
-	return 1;
 }
 
 int pcihole_ctx_set_present(struct pcihole_ctx *ctx,
@@ -1354,7 +986,7 @@ int pcihole_ctx_set_present(struct pcihole_ctx *ctx,
 
 	if (!ctx || !bdf)
 		return -EINVAL;
-	ctx_lock(ctx);
+	ph_ctx_lock(ctx);
 	shadowed = ctx->nr_shadows && pcihole_layout_is_shadowed(ctx->layout, bdf) == 1;
 	/* pci-hole mode: the shadow page is always mapped, a slot changes kind. */
 	if (shadowed && !ctx->split) {
@@ -1366,8 +998,8 @@ int pcihole_ctx_set_present(struct pcihole_ctx *ctx,
 			ret = ret < 0 ? ret : 0;
 			goto out;
 		}
-		shadow_lookup(ctx, bdf, &pfn, &at, &found);
-		ret = set_present_shadowed(ctx, bdf, pfn, ctx->shadows[at].idx, present);
+		ph_shadow_lookup(ctx, bdf, &pfn, &at, &found);
+		ret = ph_shadow_set_present(ctx, bdf, pfn, ctx->shadows[at].idx, present);
 		if (ret > 0)
 			ctx->nr_hotplugs++;
 		goto out;
@@ -1385,7 +1017,7 @@ int pcihole_ctx_set_present(struct pcihole_ctx *ctx,
 		goto out;
 	}
 	before = (uint32_t)ctx->nr;
-	ret = runs_changed(ctx, pfn, present ? -1 : 1, !shadowed ? 0 : present ? 1 : -1);
+	ret = ph_runs_changed(ctx, pfn, present ? -1 : 1, !shadowed ? 0 : present ? 1 : -1);
 	if (ret)
 		goto revert;
 	ctx->nr_hotplugs++;
@@ -1397,7 +1029,7 @@ int pcihole_ctx_set_present(struct pcihole_ctx *ctx,
 revert:
 	ph_layout_set_bit(ctx->layout, bdf, !present, NULL);
 out:
-	ctx_unlock(ctx);
+	ph_ctx_unlock(ctx);
 	return ret;
 }
 
@@ -1415,7 +1047,7 @@ int pcihole_ctx_regions(const struct pcihole_ctx *cctx,
 
 	if (!ctx || (cap && !regions))
 		return -EINVAL;
-	ctx_lock(ctx);
+	ph_ctx_lock(ctx);
 	ret = (int)ctx->nr;
 	if (cap < ctx->nr) {
 		if (cap || regions)
@@ -1429,7 +1061,7 @@ int pcihole_ctx_regions(const struct pcihole_ctx *cctx,
 		memcpy(&regions[i], &r, sizeof(regions[i]));
 	}
 out:
-	ctx_unlock(ctx);
+	ph_ctx_unlock(ctx);
 	return ret;
 }
 
@@ -1440,7 +1072,7 @@ int pcihole_ctx_stats(const struct pcihole_ctx *cctx,
 
 	if (!ctx || !st)
 		return -EINVAL;
-	ctx_lock(ctx);
+	ph_ctx_lock(ctx);
 	memset(st, 0, sizeof(*st));
 	st->mode = ctx->mode;
 	st->backing = ctx->backing;
@@ -1464,7 +1096,7 @@ int pcihole_ctx_stats(const struct pcihole_ctx *cctx,
 	st->nr_hotplugs = ctx->nr_hotplugs;
 	st->nr_replans = ctx->nr_replans;
 	st->nr_shadowed = ctx->nr_shadows;
-	ctx_unlock(ctx);
+	ph_ctx_unlock(ctx);
 	return 0;
 }
 
@@ -1480,7 +1112,7 @@ int64_t pcihole_ctx_prefault(struct pcihole_ctx *ctx, int vcpu_fd)
 		return 0;
 	if (!ctx->caps.pre_fault_memory)
 		return -EOPNOTSUPP;
-	ctx_lock(ctx);
+	ph_ctx_lock(ctx);
 	for (i = 0; i < ctx->nr; i++) {
 		int ret = ph_prefault_range(vcpu_fd, ctx->runs[i].gpa, ctx->runs[i].size);
 
@@ -1493,6 +1125,6 @@ int64_t pcihole_ctx_prefault(struct pcihole_ctx *ctx, int vcpu_fd)
 		done += (int64_t)ctx->runs[i].size;
 	}
 out:
-	ctx_unlock(ctx);
+	ph_ctx_unlock(ctx);
 	return done;
 }
