@@ -212,10 +212,11 @@ static void setup_ctx(struct vm *vm, struct pcihole_layout *layout,
 		die(EXIT_UNSUPPORTED, "pcihole_probe: %s", strerror(-r));
 	b->probe_ns = now_ns() - t0;
 
+	/*
+	 * With shadows, auto is the library's choice too: pci-hole (read-only
+	 * slots for the shadow pages) where KVM has both kinds of slot.
+	 */
 	cfg.mode = lib_mode[o->mode];
-	/* Shadow pages live under read-only slots: auto means readonly then. */
-	if (o->shadow && o->mode == LM_AUTO)
-		cfg.mode = b->caps.readonly_mem ? PCIHOLE_MODE_READONLY : PCIHOLE_MODE_MMIO;
 	cfg.flags = o->prefault ? PCIHOLE_CTX_PREFAULT : 0;
 	if (o->shadow)
 		cfg.flags |= PCIHOLE_CTX_SHADOW;

@@ -234,24 +234,28 @@ static void bench_table(const struct options *o, struct bench_row *rows, size_t 
  * counts (the same on every host); "removed" is the share of mmio's config
  * exits that no longer happen.
  */
+#define CLASS_ROWS 4	/* mmio, holes, holes+shadow, pci-hole+shadow */
+
 static void class_table(struct bench_row *rows, size_t n)
 {
 	printf("\nConfig-space exits by class, first scan (exact on every host): hole = absent "
 	       "function,\npresent = trapped function, shadowed = function on a shadow page; "
 	       "removed = share of mmio's\nconfig exits gone.  mmio: every access exits; holes: "
-	       "readonly slots over the holes;\nholes+shadow: readonly --shadow.\n");
-	printf("\n%-9s %-13s %7s %7s %7s %7s %7s %7s %8s %8s %5s\n", "scan", "setup", "hole-rd",
+	       "readonly slots over the holes;\nholes+shadow: readonly --shadow (one slot a "
+	       "window); pci-hole+shadow: PCI_HOLE slots\nfor the holes, read-only slots for "
+	       "the shadow pages.\n");
+	printf("\n%-9s %-15s %7s %7s %7s %7s %7s %7s %8s %8s %5s\n", "scan", "setup", "hole-rd",
 	       "hole-wr", "pres-rd", "pres-wr", "shad-rd", "shad-wr", "config", "removed", "slots");
 	for (size_t i = 0; i < n; i++) {
 		const struct bench_row *row = &rows[i];
 		const struct exits *e = &row->res.first;
 		/* Each scan's first row is its mmio baseline. */
-		const struct bench_row *base = &rows[i - i % 3];
+		const struct bench_row *base = &rows[i - i % CLASS_ROWS];
 		char removed[16], msg[256];
 
 		if (!has_report(row)) {
 			first_line(row->err, msg, sizeof(msg));
-			printf("%-9s %-13s %s: %s\n", scan_names[row->scan], row->label,
+			printf("%-9s %-15s %s: %s\n", scan_names[row->scan], row->label,
 			       row->code == EXIT_UNSUPPORTED ? "n/a" : "FAILED", msg);
 			continue;
 		}
@@ -261,7 +265,7 @@ static void class_table(struct bench_row *rows, size_t n)
 			snprintf(removed, sizeof(removed), "%.1f%%",
 				 100.0 * (1.0 - (double)exits_config(e) /
 					  (double)exits_config(&base->res.first)));
-		printf("%-9s %-13s %7" PRIu64 " %7" PRIu64 " %7" PRIu64 " %7" PRIu64 " %7" PRIu64
+		printf("%-9s %-15s %7" PRIu64 " %7" PRIu64 " %7" PRIu64 " %7" PRIu64 " %7" PRIu64
 		       " %7" PRIu64 " %8" PRIu64 " %8s %5u\n", scan_names[row->scan], row->label,
 		       e->hole_reads, e->hole_writes, e->present_reads, e->present_writes,
 		       e->shadow_reads, e->shadow_writes, exits_config(e), removed, row->res.slots);
@@ -360,15 +364,19 @@ int run_bench(struct options *o)
 		{ .label = "pci-hole", .mode = LM_PCI_HOLE, .prefault = true, .scan = -1 },
 		{ .label = "auto", .mode = LM_AUTO, .prefault = true, .scan = -1 },
 	};
-	/* Three per scan, the mmio baseline first (class_table() relies on it). */
+	/* CLASS_ROWS per scan, the mmio baseline first (class_table() relies on it). */
 	struct bench_row cls[] = {
 		{ .label = "mmio", .mode = LM_MMIO, .prefault = true, .scan = SCAN_LINUX },
 		{ .label = "holes", .mode = LM_READONLY, .prefault = true, .scan = SCAN_LINUX },
 		{ .label = "holes+shadow", .mode = LM_READONLY, .prefault = true, .shadow = true,
 		  .scan = SCAN_LINUX },
+		{ .label = "pci-hole+shadow", .mode = LM_PCI_HOLE, .prefault = true, .shadow = true,
+		  .scan = SCAN_LINUX },
 		{ .label = "mmio", .mode = LM_MMIO, .prefault = true, .scan = SCAN_FIRMWARE },
 		{ .label = "holes", .mode = LM_READONLY, .prefault = true, .scan = SCAN_FIRMWARE },
 		{ .label = "holes+shadow", .mode = LM_READONLY, .prefault = true, .shadow = true,
+		  .scan = SCAN_FIRMWARE },
+		{ .label = "pci-hole+shadow", .mode = LM_PCI_HOLE, .prefault = true, .shadow = true,
 		  .scan = SCAN_FIRMWARE },
 	};
 	size_t n = sizeof(rows) / sizeof(rows[0]), ncls = sizeof(cls) / sizeof(cls[0]);
