@@ -26,11 +26,12 @@ need '^readonly +[0-9]+ (hugetlb|thp|4k) .* 0 +[0-9.]+x +[0-9.]+x$'
 need '^pci-hole '
 need '^auto=(pci-hole|readonly) '
 for scan in linux firmware; do
-	need "^$scan +mmio +[0-9]+ +0 +[0-9]+ +[0-9]+ +0 +0 +[0-9]+ +- +0\$"
-	need "^$scan +holes +0 +0 +[0-9]+ +[0-9]+ +0 +0 +[0-9]+ +[0-9.]+% +[0-9]+\$"
-	need "^$scan +holes\\+shadow +0 +0 +0 +0 +0 +[0-9]+ +[0-9]+ +[0-9.]+% +1\$"
+	t=' +[0-9.]+ +[0-9.]+x$'	# first-ms, first-x
+	need "^$scan +mmio +[0-9]+ +0 +[0-9]+ +[0-9]+ +0 +0 +[0-9]+ +- +0 +[0-9.]+ +1\\.0x\$"
+	need "^$scan +holes +0 +0 +[0-9]+ +[0-9]+ +0 +0 +[0-9]+ +[0-9.]+% +[0-9]+$t"
+	need "^$scan +holes\\+shadow +0 +0 +0 +0 +0 +[0-9]+ +[0-9]+ +[0-9.]+% +1$t"
 	# n/a without the kernel/ series; else no read exits, more slots than 1.
-	need "^$scan +pci-hole\\+shadow +(n/a: |0 +0 +0 +0 +0 +[0-9]+ +[0-9]+ +[0-9.]+% +([2-9]|[1-9][0-9]+)\$)"
+	need "^$scan +pci-hole\\+shadow +(n/a: |0 +0 +0 +0 +0 +[0-9]+ +[0-9]+ +[0-9.]+% +([2-9]|[1-9][0-9]+)$t)"
 done
 if printf '%s\n' "$out" | grep -q FAILED; then echo "FAIL: a mode failed"; fail=1; fi
 

@@ -243,15 +243,17 @@ static void class_table(struct bench_row *rows, size_t n)
 	       "removed = share of mmio's\nconfig exits gone.  mmio: every access exits; holes: "
 	       "readonly slots over the holes;\nholes+shadow: readonly --shadow (one slot a "
 	       "window); pci-hole+shadow: PCI_HOLE slots\nfor the holes, read-only slots for "
-	       "the shadow pages.\n");
-	printf("\n%-9s %-15s %7s %7s %7s %7s %7s %7s %8s %8s %5s\n", "scan", "setup", "hole-rd",
-	       "hole-wr", "pres-rd", "pres-wr", "shad-rd", "shad-wr", "config", "removed", "slots");
+	       "the shadow pages.\nfirst-ms, first-x: the first scan's time and mmio's time / "
+	       "its time (wall clock, see the NOTE).\n");
+	printf("\n%-9s %-15s %7s %7s %7s %7s %7s %7s %8s %8s %5s %10s %8s\n", "scan", "setup",
+	       "hole-rd", "hole-wr", "pres-rd", "pres-wr", "shad-rd", "shad-wr", "config", "removed",
+	       "slots", "first-ms", "first-x");
 	for (size_t i = 0; i < n; i++) {
 		const struct bench_row *row = &rows[i];
 		const struct exits *e = &row->res.first;
 		/* Each scan's first row is its mmio baseline. */
 		const struct bench_row *base = &rows[i - i % CLASS_ROWS];
-		char removed[16], msg[256];
+		char removed[16], msg[256], first[32], fx[32];
 
 		if (!has_report(row)) {
 			first_line(row->err, msg, sizeof(msg));
@@ -265,10 +267,16 @@ static void class_table(struct bench_row *rows, size_t n)
 			snprintf(removed, sizeof(removed), "%.1f%%",
 				 100.0 * (1.0 - (double)exits_config(e) /
 					  (double)exits_config(&base->res.first)));
+		fmt_ms(first, sizeof(first), row->res.first_scan_us);
+		if (has_report(base))
+			fmt_ratio(fx, sizeof(fx), row->res.first_scan_us, base->res.first_scan_us);
+		else
+			snprintf(fx, sizeof(fx), "-");
 		printf("%-9s %-15s %7" PRIu64 " %7" PRIu64 " %7" PRIu64 " %7" PRIu64 " %7" PRIu64
-		       " %7" PRIu64 " %8" PRIu64 " %8s %5u\n", scan_names[row->scan], row->label,
-		       e->hole_reads, e->hole_writes, e->present_reads, e->present_writes,
-		       e->shadow_reads, e->shadow_writes, exits_config(e), removed, row->res.slots);
+		       " %7" PRIu64 " %8" PRIu64 " %8s %5u %10s %8s\n", scan_names[row->scan],
+		       row->label, e->hole_reads, e->hole_writes, e->present_reads, e->present_writes,
+		       e->shadow_reads, e->shadow_writes, exits_config(e), removed, row->res.slots,
+		       first, fx);
 		if (row->code != EXIT_OK) {
 			first_line(row->err, msg, sizeof(msg));
 			printf("%-23s FAILED: %s\n", "", msg);
