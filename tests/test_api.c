@@ -344,29 +344,12 @@ static void test_plan2_options(void **state)
 
 /* ---- all-ones mappings --------------------------------------------------- */
 
-static int sealed_memfd(uint64_t size, uint8_t fill, bool seal)
-{
-	int fd = memfd_create("pcihole-test", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	void *p;
-
-	assert_true(fd >= 0);
-	assert_int_equal(ftruncate(fd, (off_t)size), 0);
-	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	assert_true(p != MAP_FAILED);
-	memset(p, fill, size);
-	munmap(p, size);
-	if (seal)
-		assert_int_equal(fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK |
-				       F_SEAL_GROW | F_SEAL_SEAL), 0);
-	return fd;
-}
-
 /* Defect 8: allones_map took fds smaller than the chunk (SIGBUS), unsealed, or not all-ones. */
 static void test_allones_map_checks_fd(void **state)
 {
-	int small = sealed_memfd(4096, 0xff, true);
-	int unsealed = sealed_memfd(2 << 20, 0xff, false);
-	int zeros = sealed_memfd(2 << 20, 0, true);
+	int small = tu_filled_memfd(4096, 0xff, TU_SEALS_ALL);
+	int unsealed = tu_filled_memfd(2 << 20, 0xff, 0);
+	int zeros = tu_filled_memfd(2 << 20, 0, TU_SEALS_ALL);
 	int good;
 	void *p;
 
@@ -394,7 +377,7 @@ static void test_allones_map_run(void **state)
 {
 	struct pcihole_allones_range r;
 	uint64_t chunk = 2 << 20;
-	int fd, zeros = sealed_memfd(2 << 20, 0, true);
+	int fd, zeros = tu_filled_memfd(2 << 20, 0, TU_SEALS_ALL);
 	static const struct { uint64_t gpa, size; } cases[] = {
 		{ 0xb0001000, 0x1000 },			/* one page */
 		{ 0xb0001000, (2 << 20) - 0x1000 },	/* to the chunk end */

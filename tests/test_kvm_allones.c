@@ -106,22 +106,6 @@ static void test_seals(void **state)
 	close(fd);
 }
 
-static int plain_memfd(size_t size, unsigned int seals, int byte)
-{
-	int fd = memfd_create("t", MFD_ALLOW_SEALING | MFD_CLOEXEC);
-	void *p;
-
-	assert_true(fd >= 0);
-	assert_int_equal(ftruncate(fd, (off_t)size), 0);
-	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	assert_true(p != MAP_FAILED);
-	memset(p, byte, size);
-	munmap(p, size);
-	if (seals)
-		assert_int_equal(fcntl(fd, F_ADD_SEALS, seals), 0);
-	return fd;
-}
-
 static void test_check_rejects(void **state)
 {
 	unsigned int all = F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
@@ -132,21 +116,21 @@ static void test_check_rejects(void **state)
 	(void)state;
 	assert_int_equal(pcihole_allones_check(-1), -EBADF);
 	/* A caller's own memfd, done right, passes. */
-	fd = plain_memfd(8192, all, 0xff);
+	fd = tu_filled_memfd(8192, 0xff, all);
 	assert_int_equal(pcihole_allones_check(fd), 8192);
 	close(fd);
 	/* Each seal missing. */
-	fd = plain_memfd(8192, all & ~F_SEAL_WRITE, 0xff);
+	fd = tu_filled_memfd(8192, 0xff, all & ~F_SEAL_WRITE);
 	assert_int_equal(pcihole_allones_check(fd), -EINVAL);
 	close(fd);
-	fd = plain_memfd(8192, all & ~F_SEAL_SEAL, 0xff);
+	fd = tu_filled_memfd(8192, 0xff, all & ~F_SEAL_SEAL);
 	assert_int_equal(pcihole_allones_check(fd), -EINVAL);
 	close(fd);
-	fd = plain_memfd(8192, all & ~F_SEAL_GROW, 0xff);
+	fd = tu_filled_memfd(8192, 0xff, all & ~F_SEAL_GROW);
 	assert_int_equal(pcihole_allones_check(fd), -EINVAL);
 	close(fd);
 	/* Not a power of two. */
-	fd = plain_memfd(3 * 4096, all, 0xff);
+	fd = tu_filled_memfd(3 * 4096, 0xff, all);
 	assert_int_equal(pcihole_allones_check(fd), -EINVAL);
 	close(fd);
 	/* One byte not 0xff. */

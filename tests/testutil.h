@@ -40,6 +40,11 @@ uint64_t tu_seed(uint64_t dflt);
 unsigned int tu_scale(void);
 unsigned int tu_scaled(unsigned int n);
 
+/* A memfd of @size bytes of @byte with @seals added (0: none); asserts on failure. */
+int tu_filled_memfd(size_t size, int byte, unsigned int seals);
+/* Every seal an all-ones memfd of the library carries. */
+#define TU_SEALS_ALL (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
+
 /* The q35-like layout of the examples: segment 0 at 0xb0000000, buses 0-255. */
 struct pcihole_layout *tu_q35_layout(void);
 
