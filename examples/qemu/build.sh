@@ -6,7 +6,8 @@
 #   --print        print the binary's path on stdout (building it if needed)
 #   --qtest LIST   also build and run these qtests (e.g. "q35-test
 #                  device-plug-test") in the cached build tree, as they are
-#                  and with pcihole=readonly on q35/microvm; fails if one fails
+#                  with pcihole=readonly and with pcihole=readonly,
+#                  pcihole-shadow=on on q35/microvm; fails if one fails
 #
 # Steps: a bookworm deb-src line if apt has none, `apt-get source qemu`
 # (dpkg-source applies Debian's patches), the series on top (patch -p1),
@@ -33,7 +34,7 @@ while [ $# -gt 0 ]; do
 	--print) PRINT=1; shift ;;
 	-j) JOBS="$2"; shift 2 ;;
 	--qtest) QTESTS="$2"; shift 2 ;;
-	-h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,22p' "$0"; exit 0 ;;
 	*) echo "qemu/build.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -131,7 +132,9 @@ if [ -n "$QTESTS" ]; then
 	# Debian's dfsg source has no firmware blobs: use the packaged ones.  The
 	# second wrapper runs the same tests with the library serving holes: q35
 	# and microvm get pcihole=readonly (regions through the memory API;
-	# qtest has no KVM).  libqtest wants names ending in -system-x86_64.
+	# qtest has no KVM), the third also with pcihole-shadow=on (present
+	# functions as ROM devices over config[]).  libqtest wants names ending
+	# in -system-x86_64.
 	apt_install seabios ipxe-qemu qemu-system-data
 	FW="-L /usr/share/seabios -L /usr/share/qemu -L /usr/lib/ipxe/qemu"
 	cat > "$B/qemu-plain-system-x86_64" <<EOF
@@ -145,12 +148,20 @@ case " \$* " in
 esac
 exec "\$(dirname "\$0")/qemu-system-x86_64" $FW "\$@"
 EOF
-	chmod +x "$B/qemu-plain-system-x86_64" "$B/qemu-pcihole-system-x86_64"
+	cat > "$B/qemu-shadow-system-x86_64" <<EOF
+#!/bin/sh
+case " \$* " in
+*q35*|*microvm*) exec "\$(dirname "\$0")/qemu-system-x86_64" $FW "\$@" -machine pcihole=readonly,pcihole-shadow=on ;;
+esac
+exec "\$(dirname "\$0")/qemu-system-x86_64" $FW "\$@"
+EOF
+	chmod +x "$B/qemu-plain-system-x86_64" "$B/qemu-pcihole-system-x86_64" \
+		"$B/qemu-shadow-system-x86_64"
 	fail=0
 	for t in $QTESTS; do
 		(cd "$B" && timeout 1800 nice ninja -j"$JOBS" "tests/qtest/$t" >> ninja-qtest.log 2>&1) ||
 			{ echo "qemu/build.sh: cannot build qtest $t" >&2; fail=1; continue; }
-		for q in qemu-plain-system-x86_64 qemu-pcihole-system-x86_64; do
+		for q in qemu-plain-system-x86_64 qemu-pcihole-system-x86_64 qemu-shadow-system-x86_64; do
 			if (cd "$B" && QTEST_QEMU_BINARY="./$q" \
 				QTEST_QEMU_STORAGE_DAEMON_BINARY=/bin/false \
 				timeout 900 "tests/qtest/$t" --tap -k > "qtest-$t-$q.log" 2>&1); then

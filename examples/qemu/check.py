@@ -11,6 +11,18 @@ import re
 import sys
 
 HOLE_READS_OFF_MIN = 8000
+# The cases ci.sh runs on each L1 kernel (see its case table)
+EXPECTED = {
+    "stock": ["microvm-off", "microvm-auto", "q35-off", "q35-auto", "q35-portio-off",
+              "q35-portio-auto", "microvm-hotplug"],
+    "patched": ["microvm-off", "microvm-auto", "microvm-readonly", "q35-off", "q35-auto",
+                "microvm-hotplug"],
+}
+# Shadowed functions (pcihole-shadow=on): machine -> L1 kernels that run
+# the holes + shadow case (readonly on stock, pci-hole on patched)
+SHADOW = {"microvm": "stock", "q35": "patched"}
+for _m, _k in SHADOW.items():
+    EXPECTED[_k].append(_m + "-shadow")
 
 
 def parse(path):
@@ -61,6 +73,20 @@ def devlist(serial, marker):
             bdf, ven, dev, cls = l.split()[1:5]
             out.append((bdf, int(ven, 16), int(dev, 16), int(cls, 16) >> 8))
     return sorted(out)
+
+
+def cfglist(serial):
+    """{bdf: (size, sha256)} of the guest's sysfs config reads."""
+    out = {}
+    for l in serial:
+        if l.startswith("L2-CFG "):
+            bdf, size, sha = l.split()[1:4]
+            out[bdf] = (int(size), sha)
+    return out
+
+
+def cfgdump(serial):
+    return [l[len("L2-CFGDUMP "):] for l in serial if l.startswith("L2-CFGDUMP ")]
 
 
 def qmp_json(c):
@@ -160,10 +186,11 @@ def judge(kernel, path, rows):
                 res.append(("INFO", "%s: %s" % (name, n)))
         rows.append(row(kernel, name, c, fin))
 
-    # QEMU 7.2 issues KVM_SET_USER_MEMORY_REGION only, and the 7.2 series
-    # takes KVM_MEM_PCI_HOLE through KVM_SET_USER_MEMORY_REGION2 only: auto
-    # is readonly on both L1 kernels (pci-hole would need the 6.12 series).
-    want_auto = "readonly"
+    # auto takes pci-hole where the kernel serves KVM_MEM_PCI_HOLE (the
+    # patched L1: the 7.2 series' flag through REGION2), else readonly.
+    want_auto = "pci-hole" if kernel == "patched" else "readonly"
+    for n in EXPECTED.get(kernel, EXPECTED["stock"]):
+        check(n in cases, "%s: case %s ran" % (kernel, n))
     for m in ("microvm", "q35"):
         off, on = info.get(m + "-off", {}), info.get(m + "-auto", {})
         check(lists.get(m + "-off") and lists.get(m + "-off") == lists.get(m + "-auto"),
@@ -176,16 +203,54 @@ def judge(kernel, path, rows):
               % (m, on.get("hole_reads")))
         check(on.get("mode") == want_auto, "%s: auto chose %s on the %s L1 kernel (got %s)"
               % (m, want_auto, kernel, on.get("mode")))
-    ro = info.get("microvm-readonly", {})
-    check(ro.get("mode") == "readonly" and ro.get("hole_reads", 1) == 0,
-          "microvm: pcihole=readonly serves every hole read (%s)" % ro.get("hole_reads"))
-    check(lists.get("microvm-readonly") == lists.get("microvm-off"),
-          "microvm: device list identical with pcihole=readonly")
-    check(lists.get("q35-portio-off") == lists.get("q35-off"),
-          "q35: device list identical through port I/O (pci=noecam)")
+        if want_auto == "pci-hole":
+            check(on.get("slot_flag") == "0x8",
+                  "%s: pci-hole slots carry the 7.2 series' flag 1 << 3 (%s, via REGION2)"
+                  % (m, on.get("slot_flag")))
+    if "microvm-readonly" in cases:
+        ro = info.get("microvm-readonly", {})
+        check(ro.get("mode") == "readonly" and ro.get("hole_reads", 1) == 0,
+              "microvm: pcihole=readonly serves every hole read (%s)" % ro.get("hole_reads"))
+        check(lists.get("microvm-readonly") == lists.get("microvm-off"),
+              "microvm: device list identical with pcihole=readonly")
+    if "q35-portio-off" in cases:
+        check(lists.get("q35-portio-off") == lists.get("q35-off"),
+              "q35: device list identical through port I/O (pci=noecam)")
     check(info.get("q35-auto", {}).get("mode") == want_auto and
           any(l.startswith("L2-DONE") for l in cases.get("q35-auto", {"serial": []})["serial"]),
           "q35: SeaBIOS and Linux boot with the library on")
+
+    # shadowed functions: off / holes / holes + shadow, same L1
+    for m, k in SHADOW.items():
+        if k != kernel:
+            continue
+        sh = info.get(m + "-shadow", {})
+        trio = [m + "-off", m + "-auto", m + "-shadow"]
+        cl = {n: cfglist(cases[n]["serial"]) if n in cases else {} for n in trio}
+        check(sh.get("mode") == want_auto and sh.get("shadow") == "on",
+              "%s: holes + shadow ran with %s and shadow=on (got %s, %s)"
+              % (m, want_auto, sh.get("mode"), sh.get("shadow")))
+        check(sh.get("shadowed", 0) > 0 and sh.get("trapped") == 0,
+              "%s: every present function shadowed (shadowed=%s trapped=%s: %s)"
+              % (m, sh.get("shadowed"), sh.get("trapped"), sh.get("shadowed_functions")))
+        check(sh.get("hole_reads", 1) == 0 and sh.get("present_reads", 1) == 0,
+              "%s: holes + shadow, ECAM config reads reaching QEMU for the whole boot: "
+              "%s hole + %s present == 0 (writes: %s hole, %s present)"
+              % (m, sh.get("hole_reads"), sh.get("present_reads"), sh.get("hole_writes"),
+                 sh.get("present_writes")))
+        check(info.get(m + "-off", {}).get("present_reads", 0) > 0,
+              "%s: pcihole=off, present reads reaching QEMU %s > 0 (what shadowing removes)"
+              % (m, info.get(m + "-off", {}).get("present_reads")))
+        check(lists.get(m + "-shadow") and lists.get(m + "-shadow") == lists.get(m + "-off"),
+              "%s: device list identical with off and holes + shadow" % m)
+        check(cl[m + "-off"] and len(cl[m + "-off"]) == len(lists.get(m + "-off") or []) and
+              cl[m + "-off"] == cl[m + "-auto"] == cl[m + "-shadow"],
+              "%s: every function's config space (sysfs, %d functions, %d bytes) byte-identical "
+              "with off, holes and holes + shadow (sha256 each)"
+              % (m, len(cl[m + "-off"]), sum(v[0] for v in cl[m + "-off"].values())))
+        dumps = [cfgdump(cases[n]["serial"]) if n in cases else [] for n in trio]
+        check(dumps[0] and dumps[0] == dumps[1] == dumps[2],
+              "%s: the full od dumps of the three are equal too (%d lines)" % (m, len(dumps[0])))
 
     # hotplug
     c = cases.get("microvm-hotplug")
@@ -195,6 +260,9 @@ def judge(kernel, path, rows):
         s = c["serial"]
         infos = pcihole_infos(c)
         found = [l for l in s if l.startswith("L2-HOTPLUG-FOUND")]
+        check(info.get("microvm-hotplug", {}).get("mode") == want_auto,
+              "hotplug: with %s regions (got %s)"
+              % (want_auto, info.get("microvm-hotplug", {}).get("mode")))
         gone = any(l.startswith("L2-HOTPLUG-GONE") for l in s)
         hc = [l for l in s if l.startswith("L2-HOLE-CHECKS")]
         check(found, "hotplug: guest found the device_add'ed device (%s)"
@@ -207,17 +275,22 @@ def judge(kernel, path, rows):
               % (hc[0][len("L2-HOLE-CHECKS "):] if hc else "no checks"))
         if len(infos) >= 4:
             before, added, deleted = infos[0], infos[1], infos[2]
-            check(added.get("last_deleted") == 1 and added.get("last_added") in (1, 2)
-                  and added.get("regions") == before.get("regions") + added["last_added"] - 1,
-                  "hotplug: device_add changed %s regions (-%s +%s; minimal: -1 +2)"
-                  % (added.get("last_deleted", 0) + added.get("last_added", 0),
-                     added.get("last_deleted"), added.get("last_added")))
-            check(deleted.get("last_added") == 1 and deleted.get("last_deleted") in (1, 2)
+            # Region changes between two answers, from the cumulative
+            # counters: a device_add refreshes more than once (registration,
+            # then power on at the end of realize), only one of them changes
+            # regions.
+            a_del = added.get("deleted", 0) - before.get("deleted", 0)
+            a_add = added.get("added", 0) - before.get("added", 0)
+            d_del = deleted.get("deleted", 0) - added.get("deleted", 0)
+            d_add = deleted.get("added", 0) - added.get("added", 0)
+            check(a_del == 1 and a_add in (1, 2)
+                  and added.get("regions") == before.get("regions") + a_add - a_del,
+                  "hotplug: device_add changed %d regions (-%d +%d; minimal: -1 +2)"
+                  % (a_del + a_add, a_del, a_add))
+            check(d_add == 1 and d_del in (1, 2)
                   and deleted.get("regions") == before.get("regions"),
-                  "hotplug: device_del changed %s regions (-%s +%s; minimal: -2 +1), back to %s"
-                  % (deleted.get("last_deleted", 0) + deleted.get("last_added", 0),
-                     deleted.get("last_deleted"), deleted.get("last_added"),
-                     before.get("regions")))
+                  "hotplug: device_del changed %d regions (-%d +%d; minimal: -2 +1), back to %s"
+                  % (d_del + d_add, d_del, d_add, before.get("regions")))
             hpl = devlist(s, "L2-HPDEV")
             ql = query_pci(c)
             check(len(ql) >= 2 and hpl == ql[0],
@@ -246,6 +319,8 @@ def row(kernel, name, c, fin):
         "regions": fin.get("regions"), "runs": fin.get("runs"),
         "backing": fin.get("backing"), "chunk": fin.get("chunk"),
         "updates": fin.get("updates"),
+        "shadowed": fin.get("shadowed") if fin.get("shadow") == "on" else None,
+        "trapped": fin.get("trapped") if fin.get("shadow") == "on" else None,
     }
 
 
@@ -256,18 +331,19 @@ def fmt(v, f="%s"):
 def table(rows):
     out = ["| L1 kernel | guest setup | mode | /init (s) | ACPI PCI scan (ms) | peer-bridge scan (ms) "
            "| ECAM hole reads | ECAM hole writes | ECAM present r/w | type 1 hole reads "
-           "| type 1 present reads | type 1 writes | regions (runs) | memory |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "| type 1 present reads | type 1 writes | regions (runs) | shadowed/trapped | memory |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         mem = "-"
         if r["backing"] not in (None, "none"):
             mem = "one %s memfd chunk (%s)" % (
                 "%d KiB" % (r["chunk"] // 1024) if r["chunk"] else "?", r["backing"])
-        out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s/%s | %s | %s | %s | %s | %s |" % (
+        sht = "-" if r["shadowed"] is None else "%s/%s" % (r["shadowed"], r["trapped"])
+        out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s/%s | %s | %s | %s | %s | %s | %s |" % (
             r["kernel"], r["case"], r["mode"], fmt(r["init"], "%.2f"), fmt(r["acpi_ms"], "%.1f"),
             fmt(r["peer_ms"], "%.1f"), fmt(r["hr"]), fmt(r["hw"]), fmt(r["pr"]), fmt(r["pw"]),
             fmt(r["c1h"]), fmt(r["c1p"]), fmt(r["c1w"]),
-            "%s (%s)" % (fmt(r["regions"]), fmt(r["runs"])), mem))
+            "%s (%s)" % (fmt(r["regions"]), fmt(r["runs"])), sht, mem))
     return "\n".join(out)
 
 

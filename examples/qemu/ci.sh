@@ -6,13 +6,21 @@
 # holding the patched QEMU, its libraries and firmware, the L2 kernel and
 # the L2 initramfs.  Inside L1 the patched QEMU runs Linux guests with -accel
 # kvm: microvm,pcie=on (pci=lastbus=255) and q35 (SeaBIOS, the guest patch
-# preferring ECAM), each with pcihole=off and pcihole=auto, q35 with the
-# guest patch switched off (pci=noecam: port I/O, as a stock guest does), and a
-# microvm hotplug run (device_add/device_del over QMP).  check.py judges the
-# console log: device lists equal (off vs auto, guest vs QEMU's query-pci),
-# hole reads reaching QEMU >8,000 with off and 0 with auto, no stale
-# classification, SeaBIOS booting with the library, hotplug found and removed
-# with minimal region changes and no hole read other than all-ones.  Timings
+# preferring ECAM), each with pcihole=off and pcihole=auto (readonly on the
+# stock L1, pci-hole on the patched one: KVM_MEM_PCI_HOLE through REGION2),
+# readonly explicitly on the patched L1, q35 with the guest patch switched
+# off (pci=noecam: port I/O, as a stock guest does) on the stock L1, and a
+# microvm hotplug run (device_add/device_del over QMP; pci-hole on patched).
+# Holes + shadow (pcihole-shadow=on: present functions' config reads from
+# memory): microvm on the stock L1 (readonly), q35 on the patched one
+# (pci-hole slots plus read-only shadow slots).
+# check.py judges the console log: device lists equal (off vs auto, guest
+# vs QEMU's query-pci), hole reads reaching QEMU >8,000 with off and 0 with
+# auto, auto's choice per L1, no stale classification, SeaBIOS booting with
+# the library, hotplug found and removed with minimal region changes and no
+# hole read other than all-ones, and with holes + shadow 0 ECAM config
+# reads reaching QEMU for the whole boot and every function's config space
+# (sysfs) byte-identical with off, holes and holes + shadow.  Timings
 # are printed, never asserted.
 #
 # usage: examples/qemu/ci.sh [--kernel stock,patched] [--timeout SECONDS]
@@ -51,7 +59,7 @@ while [ $# -gt 0 ]; do
 	--l2-cpu) L2CPU="$2"; shift 2 ;;
 	--l2-kernel) L2K="$2"; shift 2 ;;
 	--qemu) QEMU="$2"; shift 2 ;;
-	-h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,36p' "$0"; exit 0 ;;
 	*) echo "qemu/ci.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -93,7 +101,7 @@ W=$(mktemp -d "$B/initramfs.XXXXXX")
 trap 'rm -rf "$W"' EXIT
 mkdir -p "$W/l2/bin" "$W/l2/dev" "$W/l2/proc" "$W/l2/sys"
 cp /bin/busybox "$W/l2/bin/busybox"
-for a in sh mount cat echo sleep dmesg grep sed cut ls devmem; do ln -sf busybox "$W/l2/bin/$a"; done
+for a in sh mount cat echo sleep dmesg grep sed cut ls devmem wc sha256sum od; do ln -sf busybox "$W/l2/bin/$a"; done
 cp "$HERE/l2-init.sh" "$W/l2/init"
 chmod +x "$W/l2/init"
 (cd "$W/l2" && find . | cpio -o -H newc --quiet | gzip -1) > "$W/l2-initrd.gz"
@@ -121,21 +129,27 @@ cp -L "$L2K" "$R/opt/l2/bzImage"
 cp "$W/l2-initrd.gz" "$R/opt/l2/initrd.gz"
 cp "$HERE/l1-init.sh" "$R/init"
 chmod +x "$R/init"
-# NAME|MACHINE|APPEND|DEVICES|HOTPLUG
+# NAME|MACHINE|APPEND|DEVICES|HOTPLUG|L1S (L1 kernels that run the case).
+# auto is readonly on stock and pci-hole on patched (KVM_MEM_PCI_HOLE through
+# REGION2), so "auto" covers both backends; explicit readonly runs where auto
+# is not readonly, port I/O (the library cannot help) on one L1 only.
 DEV="-device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1,addr=0x2 -device virtio-rng-pci,bus=pcie.0,addr=0x3"
 MV="microvm,pcie=on,rtc=on"
 MA="pci=lastbus=255 pcie_ports=native l2ecam=0xe0000000"
 QA="pcie_ports=native l2ecam=0xb0000000"
 HP='{"driver":"virtio-rng-pci","bus":"rp1","id":"hp1"}'
 cat > "$R/opt/cases" <<EOF
-microvm-off|$MV,pcihole=off|$MA|$DEV|-
-microvm-auto|$MV,pcihole=auto|$MA|$DEV|-
-microvm-readonly|$MV,pcihole=readonly|$MA|$DEV|-
-q35-off|q35,pcihole=off|$QA|$DEV|-
-q35-auto|q35,pcihole=auto|$QA|$DEV|-
-q35-portio-off|q35,pcihole=off|pci=noecam $QA|$DEV|-
-q35-portio-auto|q35,pcihole=auto|pci=noecam $QA|$DEV|-
-microvm-hotplug|$MV,pcihole=auto|$MA l2hotplug=0x1af4:0x1044|$DEV|$HP
+microvm-off|$MV,pcihole=off|$MA l2dump=1|$DEV|-|all
+microvm-auto|$MV,pcihole=auto|$MA l2dump=1|$DEV|-|all
+microvm-readonly|$MV,pcihole=readonly|$MA|$DEV|-|patched
+q35-off|q35,pcihole=off|l2dump=1 $QA|$DEV|-|all
+q35-auto|q35,pcihole=auto|l2dump=1 $QA|$DEV|-|all
+q35-portio-off|q35,pcihole=off|pci=noecam $QA|$DEV|-|stock
+q35-portio-auto|q35,pcihole=auto|pci=noecam $QA|$DEV|-|stock
+microvm-shadow|$MV,pcihole=auto,pcihole-shadow=on|$MA l2dump=1|$DEV|-|stock
+q35-shadow|q35,pcihole=auto,pcihole-shadow=on|l2dump=1 $QA|$DEV|-|patched
+microvm-hotplug|$MV,pcihole=auto|$MA l2hotplug=0x1af4:0x1044|$DEV|$HP|stock
+microvm-hotplug|$MV,pcihole=pci-hole|$MA l2hotplug=0x1af4:0x1044|$DEV|$HP|patched
 EOF
 if [ -n "$CASES" ]; then
 	grep -E "^($CASES)\|" "$R/opt/cases" > "$R/opt/cases.sel" || true
@@ -161,7 +175,7 @@ for k in ${KERNELS//,/ }; do
 	timeout "$TIMEOUT" qemu-system-x86_64 -accel tcg -cpu EPYC,+svm -M q35 -m 1536 \
 		-nographic -no-reboot -kernel "$ROOT/kernel/build/bzImage-$k" \
 		-initrd "$W/l1-initrd.gz" \
-		-append "console=ttyS0 quiet panic=-1 tsc_early_khz=$KHZ kvm.tsc_tolerance_ppm=1000" \
+		-append "console=ttyS0 quiet panic=-1 tsc_early_khz=$KHZ kvm.tsc_tolerance_ppm=1000 l1kernel=$k" \
 		< /dev/null > "$LOG" 2>&1
 	qrc=$?
 	set -e

@@ -3,8 +3,9 @@
 # patched QEMU and -accel kvm, talk to it over QMP (a pipe chardev), and
 # print everything with prefixes on the console; examples/qemu/check.py
 # judges it on the host.  A case line is
-#   NAME|MACHINE|APPEND|DEVICES|HOTPLUG
-# with HOTPLUG "-" or the device_add arguments as JSON.
+#   NAME|MACHINE|APPEND|DEVICES|HOTPLUG|L1S
+# with HOTPLUG "-" or the device_add arguments as JSON, and L1S the L1
+# kernels (l1kernel= on this kernel's command line) that run it, or "all".
 export PATH=/bin:/sbin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -12,6 +13,10 @@ mount -t devtmpfs devtmpfs /dev
 echo always > /sys/kernel/mm/transparent_hugepage/shmem_enabled 2>/dev/null
 echo "L1-BOOT $(uname -r) kvm=$(ls /dev/kvm 2>/dev/null) tsc=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
 export LD_LIBRARY_PATH=/opt/lib
+l1kernel=""
+for a in $(cat /proc/cmdline); do
+	case "$a" in l1kernel=*) l1kernel=${a#l1kernel=} ;; esac
+done
 
 now() { cut -d' ' -f1 /proc/uptime; }
 # quiet keeps the L2 console short (each character is an exit to QEMU)
@@ -105,8 +110,9 @@ run_case() {
 	echo "L1-CASE-END $name rc=$rc"
 }
 
-while IFS='|' read -r name machine append devices hotplug; do
+while IFS='|' read -r name machine append devices hotplug l1s; do
 	case "$name" in ''|'#'*) continue ;; esac
+	case ",$l1s," in *",all,"*|*",$l1kernel,"*) ;; *) continue ;; esac
 	run_case
 done < /opt/cases
 echo "L1-ALL-DONE"

@@ -6,6 +6,7 @@
 # Kernel command line (unknown key=value pairs reach /init as variables):
 #   l2ecam=ADDR           ECAM window base (for the hole reads below)
 #   l2hotplug=VVVV:DDDD   wait for a device with these IDs to appear and go
+#   l2dump=1              also dump every function's config space (od)
 export PATH=/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -21,6 +22,17 @@ devlist() {	# $1 = marker
 	echo "$1-END"
 }
 devlist L2-DEV
+# Every function's config space as the guest reads it (sysfs reads all of
+# it as root: 256 or 4096 bytes), read once: a sha256 each, and with
+# l2dump one dump of all (od folds repeated lines, so the mostly empty
+# extended spaces stay short).
+mkdir -p /tmp
+for d in /sys/bus/pci/devices/*; do
+	[ -e "$d/config" ] || continue
+	cat "$d/config" > "/tmp/cfg-${d##*/}"
+	echo "L2-CFG ${d##*/} $(wc -c < "/tmp/cfg-${d##*/}") $(sha256sum < "/tmp/cfg-${d##*/}" | cut -d' ' -f1)"
+	[ -z "$l2dump" ] || od -Ax -tx4 "/tmp/cfg-${d##*/}" | sed "s/^/L2-CFGDUMP ${d##*/} /"
+done
 # quiet keeps these off the console (each character is an exit); dmesg has them
 dmesg | grep -E 'initcall (acpi_init|pci_subsys_init|pci_arch_init|pcie_portdrv_init)\+' |
 	sed 's/^/L2-KMSG /'
