@@ -168,24 +168,57 @@ t "initramfs" $s
 KHZ=$(awk -F: '/^cpu MHz/ {printf "%d", $2 * 1000; exit}' /proc/cpuinfo)
 fail=0
 logs=()
+stalls=0
+# One L1 boot, its console to $LOG.  Returns QEMU's status, or 125 when the
+# L1 stalled: no console line for $STALL s while QEMU is alive.  A stall is
+# the L1 (TCG + emulated SVM) halted with no timer left to wake it; it
+# struck right after an L2 start or a hotplug step in about 1 of 6 L1 boots
+# here, with or without host load, cause unknown (README, "Known problems").
+STALL=90
+run_l1() {	# $1 = kernel
+	local qpid last=-1 size quiet=0 longest=0
+	timeout "$TIMEOUT" qemu-system-x86_64 -accel tcg -cpu EPYC,+svm -M q35 -m 1536 \
+		-nographic -no-reboot -kernel "$ROOT/kernel/build/bzImage-$1" \
+		-initrd "$W/l1-initrd.gz" \
+		-append "console=ttyS0 quiet panic=-1 tsc_early_khz=$KHZ kvm.tsc_tolerance_ppm=1000 l1kernel=$1" \
+		< /dev/null > "$LOG" 2>&1 &
+	qpid=$!
+	while kill -0 "$qpid" 2>/dev/null; do
+		sleep 5
+		size=$(stat -c %s "$LOG" 2>/dev/null || echo 0)
+		if [ "$size" = "$last" ]; then quiet=$((quiet + 5)); else quiet=0; last=$size; fi
+		[ "$quiet" -le "$longest" ] || longest=$quiet
+		if [ "$quiet" -ge "$STALL" ]; then
+			kill "$qpid" 2>/dev/null
+			wait "$qpid" 2>/dev/null
+			return 125
+		fi
+	done
+	echo "[qemu/ci.sh] L1 $1: longest console silence ${longest}-$((longest + 5)) s"
+	wait "$qpid"
+}
 for k in ${KERNELS//,/ }; do
 	s=$SECONDS
 	LOG="$B/l1-$k.log"
 	set +e
-	timeout "$TIMEOUT" qemu-system-x86_64 -accel tcg -cpu EPYC,+svm -M q35 -m 1536 \
-		-nographic -no-reboot -kernel "$ROOT/kernel/build/bzImage-$k" \
-		-initrd "$W/l1-initrd.gz" \
-		-append "console=ttyS0 quiet panic=-1 tsc_early_khz=$KHZ kvm.tsc_tolerance_ppm=1000 l1kernel=$k" \
-		< /dev/null > "$LOG" 2>&1
+	run_l1 "$k"
 	qrc=$?
+	if [ "$qrc" -eq 125 ]; then
+		stalls=$((stalls + 1))
+		echo "[qemu/ci.sh] L1 $k stalled (no console output for $STALL s) after: $(grep -a '^L1-' "$LOG" | tail -1 | cut -c1-100)"
+		mv "$LOG" "$B/l1-$k-stalled.log"
+		run_l1 "$k"	# once: a second stall fails the leg
+		qrc=$?
+	fi
 	set -e
 	t "L1 $k (qemu rc $qrc)" $s
 	if [ "$qrc" -ne 0 ]; then
-		echo "qemu/ci.sh: FAIL: L1 $k: qemu exited $qrc (124 = timeout); log $LOG" >&2
+		echo "qemu/ci.sh: FAIL: L1 $k: qemu exited $qrc (124 = timeout, 125 = stalled twice); log $LOG" >&2
 		fail=1
 	fi
 	logs+=("$k=$LOG")
 done
+echo "[qemu/ci.sh] L1 stalls retried: $stalls"
 
 args=()
 [ -n "$REPORT" ] && args+=(--report "$REPORT")
