@@ -174,7 +174,7 @@ stalls=0
 # the L1 (TCG + emulated SVM) halted with no timer left to wake it; it
 # struck right after an L2 start or a hotplug step in about 1 of 6 L1 boots
 # here, with or without host load, cause unknown (README, "Known problems").
-STALL=${PCIHOLE_L1_STALL:-90}
+STALL=${PCIHOLE_L1_STALL:-60}
 run_l1() {	# $1 = kernel
 	local qpid last=-1 size quiet=0 longest=0
 	timeout "$TIMEOUT" qemu-system-x86_64 -accel tcg -cpu EPYC,+svm -M q35 -m 1536 \
