@@ -205,8 +205,8 @@ for k in ${KERNELS//,/ }; do
 	while :; do
 		run_l1 "$k"
 		qrc=$?
-		[ "$qrc" -eq 125 ] && [ "$tries" -lt 2 ] || break
-		# Up to two more boots: a third stall fails the leg.
+		[ "$qrc" -eq 125 ] && [ "$tries" -lt 4 ] || break
+		# Up to four more boots: a fifth stall fails the leg.
 		tries=$((tries + 1)) stalls=$((stalls + 1))
 		echo "[qemu/ci.sh] L1 $k stalled (no console output for $STALL s) after: $(grep -a '^L1-' "$LOG" | tail -1 | cut -c1-100)"
 		mv "$LOG" "$B/l1-$k-stalled-$tries.log"
@@ -214,7 +214,7 @@ for k in ${KERNELS//,/ }; do
 	set -e
 	t "L1 $k (qemu rc $qrc)" $s
 	if [ "$qrc" -ne 0 ]; then
-		echo "qemu/ci.sh: FAIL: L1 $k: qemu exited $qrc (124 = timeout, 125 = stalled three times); log $LOG" >&2
+		echo "qemu/ci.sh: FAIL: L1 $k: qemu exited $qrc (124 = timeout, 125 = stalled five times); log $LOG" >&2
 		fail=1
 	fi
 	logs+=("$k=$LOG")
